@@ -1,0 +1,307 @@
+// `longctx attn`: exact attention on the CPU through the public API. Prints the median time,
+// GFLOP/s over visible pairs, peak memory; optionally checks against the float64 oracle
+// (--check), compares with OpenBLAS sgemm (--vs-gemm) and emits one JSON object (--json).
+// The flag names and JSON keys are a contract (issue 2, item 9): change them only additively.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "attn_case.hpp"
+#include "cli_parse.hpp"
+#include "commands.hpp"
+#include "cpu/cpu_attention.hpp"
+#include "gemm_baseline.hpp"
+#include "longctx/attn/problem.hpp"
+#include "longctx/core/error.hpp"
+#include "longctx/core/memory.hpp"
+#include "longctx/core/rng.hpp"
+#include "longctx/core/threads.hpp"
+#include "longctx/core/timer.hpp"
+#include "oracle_check.hpp"
+#include "report_format.hpp"
+
+namespace longctx::app {
+namespace {
+
+struct AttnFlags {
+  AttnConfig config;
+  std::string mask = "full";
+  std::string window;  // "L,R"
+  std::string dtype = "f32";
+  std::string layout = "bnhd";
+  std::string backend = "cpu";
+  uint64_t seed = 0;
+  bool seed_given = false;
+  bool backward = false;
+  int repeat = 3;
+  int warmup = 1;
+  bool check = false;
+  int64_t check_rows = 64;
+  bool vs_gemm = false;
+  int64_t gemm_size = 2048;
+  bool json = false;
+};
+
+void add_flags(CLI::App& app, AttnFlags& f) {
+  AttnConfig& c = f.config;
+  app.option_defaults()->always_capture_default();  // --help shows every default
+  // Lengths stay below 2^24 so that B·N·M and the FLOP counts cannot overflow int64.
+  app.add_option("--batch", c.batch, "batch size B")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  app.add_option("--seq", c.seq, "query length N")
+      ->required()
+      ->default_str("")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 24));
+  app.add_option("--seq-k", c.seq_k, "key length M (causal aligns bottom-right)")
+      ->default_str("N")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 24));
+  app.add_option("--heads", c.heads, "query heads H")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 16));
+  app.add_option("--kv-heads", c.kv_heads, "key/value heads G, H % G == 0")
+      ->default_str("H")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 16));
+  app.add_option("--dim", c.dim, "head dim D: a multiple of 8 in [32, 256]");
+  app.add_option("--dim-v", c.dim_v, "value head dim DV")->default_str("D");
+  app.add_option("--mask", f.mask, "full | causal")->check(CLI::IsMember({"full", "causal"}));
+  app.add_option("--window", f.window, "sliding window L,R: keys from q-L to q+R are visible");
+  app.add_option("--dtype", f.dtype, "storage dtype of q, k, v: f32 | bf16 | f16")
+      ->check(CLI::IsMember({"f32", "bf16", "f16"}));
+  app.add_option("--threads", c.threads, "threads (0: all cores)")->check(CLI::Range(0, 4096));
+  app.add_flag("--backward", f.backward, "also time the backward pass");
+  app.add_option("--repeat", f.repeat, "timed repetitions; the median is reported")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--warmup", f.warmup, "untimed calls before timing")->check(CLI::Range(0, 100000));
+  app.add_flag("--check", f.check,
+               "compare O, LSE, dQ (sampled rows) and dK, dV (in full when N·M <= 2^26) with the "
+               "float64 oracle; exit 1 when an error exceeds the dtype's tolerance");
+  app.add_option("--check-rows", f.check_rows, "query rows sampled by --check")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 24));
+  app.add_flag("--vs-gemm", f.vs_gemm, "also time OpenBLAS sgemm with the same threads");
+  app.add_option("--gemm-size", f.gemm_size, "n of the n^3 sgemm for --vs-gemm")
+      ->check(CLI::Range(int64_t(64), int64_t(16384)));
+  app.add_flag("--json", f.json, "print one JSON object on stdout (progress on stderr)");
+  app.add_option("--seed", f.seed, "seed of the random inputs")->default_str("fresh");
+  app.add_option("--layout", f.layout, "memory order of the [B,N,H,D] tensors: bnhd | bhnd")
+      ->check(CLI::IsMember({"bnhd", "bhnd"}));
+  app.add_option("--block-q", c.block_q, "query block rows (0: automatic; else a multiple of 8)")
+      ->check(CLI::Range(0, 1 << 16));
+  app.add_option("--block-k", c.block_k, "key block rows (0: automatic; else a multiple of 8)")
+      ->check(CLI::Range(0, 1 << 16));
+  app.add_option("--backend", f.backend, "cpu | reference (the float64 oracle, slow)")
+      ->check(CLI::IsMember({"cpu", "reference"}));
+}
+
+// "L,R" -> Window; ArgumentError naming --window otherwise.
+Window parse_window(const std::string& text) {
+  const size_t comma = text.find(',');
+  const char* expected = "L,R with integers L >= 0 and R >= 0 (e.g. 256,0)";
+  LONGCTX_CHECK_ARG(comma != std::string::npos, "--window", expected, "'" << text << "'");
+  Window w;
+  try {
+    size_t used_l = 0, used_r = 0;
+    const std::string l = text.substr(0, comma), r = text.substr(comma + 1);
+    w.left = std::stoll(l, &used_l);
+    w.right = std::stoll(r, &used_r);
+    LONGCTX_CHECK_ARG(used_l == l.size() && used_r == r.size(), "--window", expected,
+                      "'" << text << "'");
+  } catch (const std::logic_error&) {  // stoll: invalid_argument / out_of_range
+    throw ArgumentError("--window", expected, "'" + text + "'");
+  }
+  LONGCTX_CHECK_ARG(w.left >= 0 && w.right >= 0, "--window", expected, "'" << text << "'");
+  return w;
+}
+
+// The library validates too, but naming the flag is clearer than naming the tensor.
+void validate(const AttnConfig& c) {
+  auto check_dim = [](int64_t d, const char* flag) {
+    LONGCTX_CHECK_ARG(d >= kMinHeadDim && d <= kMaxHeadDim && d % 8 == 0, flag,
+                      "a multiple of 8 in [32, 256]", d);
+  };
+  check_dim(c.dim, "--dim");
+  check_dim(c.dim_v, "--dim-v");
+  LONGCTX_CHECK_ARG(c.heads % c.kv_heads == 0, "--kv-heads",
+                    "a divisor of --heads (" + std::to_string(c.heads) + ")", c.kv_heads);
+  LONGCTX_CHECK_ARG(c.block_q % 8 == 0, "--block-q", "0 or a multiple of 8", c.block_q);
+  LONGCTX_CHECK_ARG(c.block_k % 8 == 0, "--block-k", "0 or a multiple of 8", c.block_k);
+}
+
+AttnConfig make_config(AttnFlags& f) {
+  AttnConfig c = f.config;
+  c.mask = f.mask == "causal" ? MaskKind::causal : MaskKind::full;
+  if (!f.window.empty()) c.window = parse_window(f.window);
+  c.dtype = parse_dtype(f.dtype, "--dtype");
+  c.layout = parse_layout(f.layout);
+  c.backend = f.backend == "reference" ? Backend::reference : Backend::cpu;
+  c.threads = resolve_threads(c.threads);
+  c.seed = f.seed_given ? f.seed : fresh_seed();
+  c.resolve_defaults();
+  validate(c);
+  return c;
+}
+
+struct Timings {
+  std::vector<double> fwd_ms, bwd_ms;
+};
+
+Timings run_timed(AttnCase& c, const AttnFlags& f, bool verbose) {
+  Timings t;
+  for (int i = 0; i < f.warmup; ++i) c.run_forward();
+  for (int i = 0; i < f.repeat; ++i) {
+    t.fwd_ms.push_back(c.run_forward());
+    if (verbose)
+      std::fprintf(stderr, "  forward %d/%d: %.2f ms\n", i + 1, f.repeat, t.fwd_ms.back());
+  }
+  if (!f.backward) return t;
+  for (int i = 0; i < f.warmup; ++i) c.run_backward();
+  for (int i = 0; i < f.repeat; ++i) {
+    t.bwd_ms.push_back(c.run_backward());
+    if (verbose)
+      std::fprintf(stderr, "  backward %d/%d: %.2f ms\n", i + 1, f.repeat, t.bwd_ms.back());
+  }
+  return t;
+}
+
+std::string config_line(const AttnConfig& c) {
+  std::string window =
+      c.window ? fmt::format(" window({},{})", c.window->left, c.window->right) : "";
+  return fmt::format(
+      "B={} N={} M={} H={} G={} D={} DV={} mask={}{} dtype={} layout={} threads={} backend={} "
+      "simd={} seed={}",
+      c.batch, c.seq, c.seq_k, c.heads, c.kv_heads, c.dim, c.dim_v,
+      c.mask == MaskKind::causal ? "causal" : "full", window, dtype_name(c.dtype),
+      layout_name(c.layout), c.threads, c.backend == Backend::cpu ? "cpu" : "reference",
+      cpu::simd_target_name(), c.seed);
+}
+
+}  // namespace
+
+int cmd_attn(int argc, char** argv) {
+  CLI::App app{"longctx attn: exact attention on the CPU (time, GFLOP/s, memory, --check)",
+               "longctx attn"};
+  AttnFlags flags;
+  add_flags(app, flags);
+  if (std::optional<int> rc = parse_command_line(app, "attn", argc, argv)) return *rc;
+  flags.seed_given = app.count("--seed") > 0;
+  const AttnConfig config = make_config(flags);
+  const bool human = !flags.json;
+
+  std::fprintf(stderr, "longctx attn: %s\n", config_line(config).c_str());
+  AttnCase c(config);
+  const FlopCount flops = attention_flops(c.config());
+  const Timings t = run_timed(c, flags, true);
+  const int64_t peak_rss = peak_rss_bytes();
+  const int64_t workspace_peak = workspace_bytes_peak();
+
+  nlohmann::json j;
+  j["batch"] = config.batch;
+  j["seq"] = config.seq;
+  j["seq_k"] = config.seq_k;
+  j["heads"] = config.heads;
+  j["kv_heads"] = config.kv_heads;
+  j["dim"] = config.dim;
+  j["dim_v"] = config.dim_v;
+  j["mask"] = config.mask == MaskKind::causal ? "causal" : "full";
+  if (config.window) j["window"] = {config.window->left, config.window->right};
+  j["dtype"] = std::string(dtype_name(config.dtype));
+  j["layout"] = layout_name(config.layout);
+  j["backend"] = config.backend == Backend::cpu ? "cpu" : "reference";
+  j["threads"] = config.threads;
+  j["simd"] = cpu::simd_target_name();
+  j["seed"] = config.seed;
+  j["repeat"] = flags.repeat;
+  j["warmup"] = flags.warmup;
+  j["visible_pairs"] = flops.visible_pairs;
+
+  const double fwd_ms = median(t.fwd_ms);
+  const double fwd_gflops = flops.forward / (fwd_ms * 1e6);
+  j["fwd_ms"] = fwd_ms;
+  j["fwd_ms_all"] = t.fwd_ms;
+  j["fwd_gflops"] = fwd_gflops;
+  double bwd_ms = 0.0, bwd_gflops = 0.0;
+  if (!t.bwd_ms.empty()) {
+    bwd_ms = median(t.bwd_ms);
+    bwd_gflops = flops.backward / (bwd_ms * 1e6);
+    j["bwd_ms"] = bwd_ms;
+    j["bwd_ms_all"] = t.bwd_ms;
+    j["bwd_gflops"] = bwd_gflops;
+  }
+  j["peak_rss_bytes"] = peak_rss;
+  j["workspace_bytes_peak"] = workspace_peak;
+  j["tensor_bytes"] = c.tensor_bytes();
+  j["naive_score_bytes"] = naive_score_bytes(c.config());
+
+  if (human) {
+    std::printf("%s\n", config_line(config).c_str());
+    std::printf("forward   %10.3f ms  %8.1f GFLOP/s  (median of %d; %lld visible pairs per head)\n",
+                fwd_ms, fwd_gflops, flags.repeat, static_cast<long long>(flops.visible_pairs));
+    if (!t.bwd_ms.empty())
+      std::printf("backward  %10.3f ms  %8.1f GFLOP/s  (median of %d; FLOPs = 2.5 x forward)\n",
+                  bwd_ms, bwd_gflops, flags.repeat);
+    std::printf(
+        "memory    peak RSS %s, library workspace peak %s, tensors %s "
+        "(a naive float32 score matrix alone: %s)\n",
+        format_bytes(double(peak_rss)).c_str(), format_bytes(double(workspace_peak)).c_str(),
+        format_bytes(double(c.tensor_bytes())).c_str(),
+        format_bytes(naive_score_bytes(c.config())).c_str());
+  }
+
+  int exit_code = 0;
+  if (flags.check) {
+    std::fprintf(stderr, "longctx attn: checking against the float64 oracle...\n");
+    CheckOptions co;
+    co.sample_rows = flags.check_rows;
+    co.seed = config.seed + 1;
+    const CheckResult r = check_against_oracle(c, co);
+    j["err_out"] = r.err_out;
+    j["err_lse"] = r.err_lse;
+    if (r.err_dq) j["err_dq"] = *r.err_dq;
+    if (r.err_dk) j["err_dk"] = *r.err_dk;
+    if (r.err_dv) j["err_dv"] = *r.err_dv;
+    j["check_rows"] = r.rows_checked;
+    j["check_full_gradients"] = r.full_gradients;
+    j["tolerance"] = r.tolerance;
+    j["check_passed"] = r.passed();
+    if (human) {
+      std::printf(
+          "check     max relative error vs the float64 oracle (max|x-ref| / max|ref| per tensor; "
+          "%lld query rows x all batches and heads%s)\n",
+          static_cast<long long>(r.rows_checked),
+          r.full_gradients ? "; dQ, dK, dV on all rows" : "");
+      std::printf("          out %s  lse %s  dq %s  dk %s  dv %s  tolerance %s: %s\n",
+                  format_error(r.err_out).c_str(), format_error(r.err_lse).c_str(),
+                  r.err_dq ? format_error(*r.err_dq).c_str() : "-",
+                  r.err_dk ? format_error(*r.err_dk).c_str() : "-",
+                  r.err_dv ? format_error(*r.err_dv).c_str() : "-",
+                  format_error(r.tolerance).c_str(), r.passed() ? "PASS" : "FAIL");
+    }
+    if (!r.passed()) exit_code = 1;
+  }
+
+  if (flags.vs_gemm) {
+    std::fprintf(stderr, "longctx attn: timing sgemm %lld^3 on %d threads...\n",
+                 static_cast<long long>(flags.gemm_size), config.threads);
+    const GemmResult g = measure_sgemm(flags.gemm_size, config.threads, std::max(flags.repeat, 3));
+    j["gemm_gflops"] = g.gflops;
+    j["gemm_ms"] = g.ms;
+    j["gemm_size"] = g.size;
+    j["blas"] = g.blas;
+    j["fwd_vs_gemm"] = fwd_gflops / g.gflops;
+    if (!t.bwd_ms.empty()) j["bwd_vs_gemm"] = bwd_gflops / g.gflops;
+    if (human) {
+      std::printf("gemm      sgemm %lld^3 %10.3f ms  %8.1f GFLOP/s  [%s]\n",
+                  static_cast<long long>(g.size), g.ms, g.gflops, g.blas.c_str());
+      std::printf("ratio     forward / gemm = %.2f", fwd_gflops / g.gflops);
+      if (!t.bwd_ms.empty()) std::printf("   backward / gemm = %.2f", bwd_gflops / g.gflops);
+      std::printf("\n");
+    }
+  }
+
+  if (flags.json) std::printf("%s\n", j.dump(2).c_str());
+  return exit_code;
+}
+
+}  // namespace longctx::app

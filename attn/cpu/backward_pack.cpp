@@ -1,0 +1,168 @@
+// Scalar plumbing of the CPU backward: converting strided inputs of any dtype into the padded
+// float32 layouts the SIMD kernels read, the keep-masks of partially masked blocks, and
+// writing the float32 gradients back to outputs of any dtype and strides.
+#include <algorithm>
+#include <limits>
+
+#include "cpu/backward_work-inl.h"
+
+namespace longctx::cpu::backward_detail {
+namespace {
+
+// Copies the D contiguous-or-strided elements of t at (i0, i1, i2, ·) into dst as float32.
+void load_row(const TensorView& t, int64_t i0, int64_t i1, int64_t i2, int64_t d, float* dst) {
+  const int64_t base = t.offset(i0, i1, i2, 0);
+  if (t.stride(3) == 1) {
+    const char* src = static_cast<const char*>(t.data) + base * dtype_size(t.dtype);
+    convert_to_f32(src, t.dtype, d, dst);
+    return;
+  }
+  for (int64_t c = 0; c < d; ++c) dst[c] = load_as_f32(t.data, t.dtype, base + c * t.stride(3));
+}
+
+void store_row(const TensorView& t, int64_t i0, int64_t i1, int64_t i2, int64_t d,
+               const float* src) {
+  const int64_t base = t.offset(i0, i1, i2, 0);
+  if (t.stride(3) == 1) {
+    char* dst = static_cast<char*>(t.data) + base * dtype_size(t.dtype);
+    convert_from_f32(src, d, t.dtype, dst);
+    return;
+  }
+  for (int64_t c = 0; c < d; ++c) store_from_f32(t.data, t.dtype, base + c * t.stride(3), src[c]);
+}
+
+}  // namespace
+
+KeyBlockScratch::KeyBlockScratch(const BackwardWork& w)
+    : k_rows(size_t(w.key_pad * w.dim_pad)),
+      k_t(size_t(w.dim * w.key_pad)),
+      v_t(size_t(w.dim_v * w.key_pad)),
+      dk(size_t(w.key_pad * w.dim_pad)),
+      dv(size_t(w.key_pad * w.dim_v_pad)),
+      p(size_t(w.block_q * w.key_pad)),
+      ds(size_t(w.block_q * w.key_pad)),
+      keep(size_t(w.block_q * w.key_pad)),
+      row(size_t(2 * std::max(w.dim_pad, w.dim_v_pad))) {}
+
+void pack_key_block(const BackwardWork& w, int64_t b, int64_t g, int64_t k0, int64_t k1,
+                    KeyBlockScratch& s) {
+  const BackwardProblem& p = *w.problem;
+  const int64_t cols = k1 - k0;
+  // Zero first: padded rows of K and padded columns of Kᵀ, Vᵀ must read as 0.
+  std::fill_n(s.k_rows.data(), w.key_pad * w.dim_pad, 0.f);
+  std::fill_n(s.k_t.data(), w.dim * w.key_pad, 0.f);
+  std::fill_n(s.v_t.data(), w.dim_v * w.key_pad, 0.f);
+  for (int64_t j = 0; j < cols; ++j) {
+    float* k_row = s.k_rows.data() + j * w.dim_pad;
+    load_row(p.fwd.k, b, k0 + j, g, w.dim, k_row);
+    for (int64_t c = 0; c < w.dim; ++c) s.k_t[size_t(c * w.key_pad + j)] = k_row[c];
+    load_row(p.fwd.v, b, k0 + j, g, w.dim_v, s.row.data());
+    for (int64_t c = 0; c < w.dim_v; ++c) s.v_t[size_t(c * w.key_pad + j)] = s.row[size_t(c)];
+  }
+}
+
+void store_key_block(const BackwardWork& w, int64_t b, int64_t g, int64_t split, int64_t k0,
+                     int64_t k1, const KeyBlockScratch& s) {
+  if (w.head_splits == 1) {
+    for (int64_t j = 0; j < k1 - k0; ++j) {
+      store_row(w.dk, b, k0 + j, g, w.dim, s.dk.data() + j * w.dim_pad);
+      store_row(w.dv, b, k0 + j, g, w.dim_v, s.dv.data() + j * w.dim_v_pad);
+    }
+    return;
+  }
+  const int64_t key_rows = w.batch * w.kv_heads * w.m;  // rows of one split's buffer
+  const int64_t first = split * key_rows + w.key_row(b, g, k0);
+  std::copy_n(s.dk.data(), (k1 - k0) * w.dim_pad, w.dk_split + first * w.dim_pad);
+  std::copy_n(s.dv.data(), (k1 - k0) * w.dim_v_pad, w.dv_split + first * w.dim_v_pad);
+}
+
+void store_split_key_row(const BackwardWork& w, int64_t b, int64_t j, int64_t g, float* sum) {
+  const int64_t key_rows = w.batch * w.kv_heads * w.m;
+  const int64_t row = w.key_row(b, g, j);
+  // Fixed split order: the sum does not depend on which thread ran which split.
+  const auto reduce = [&](const float* base, int64_t pad, int64_t dim) {
+    std::copy_n(base + row * pad, dim, sum);
+    for (int64_t s = 1; s < w.head_splits; ++s) {
+      const float* part = base + (s * key_rows + row) * pad;
+      for (int64_t d = 0; d < dim; ++d) sum[d] += part[d];
+    }
+  };
+  reduce(w.dk_split, w.dim_pad, w.dim);
+  store_row(w.dk, b, j, g, w.dim, sum);
+  reduce(w.dv_split, w.dim_v_pad, w.dim_v);
+  store_row(w.dv, b, j, g, w.dim_v, sum);
+}
+
+void build_keep_mask(const BackwardWork& w, int64_t b, int64_t q0, int64_t q1, int64_t k0,
+                     int64_t k1, KeyBlockScratch& s) {
+  const ResolvedMask& mask = w.problem->fwd.mask;
+  uint32_t* keep = s.keep.data();
+  if (!mask.has_docs() && mask.k_pos.explicit_positions == nullptr) {
+    // Keys at consecutive positions: the keys a query sees (causal and/or window) are one
+    // interval of indices, so fill ranges instead of testing every pair.
+    for (int64_t i = q0; i < q1; ++i) {
+      const int64_t qp = mask.q_pos.at(i);
+      int64_t lo = k0, hi = k1;  // visible keys [lo, hi), clamped to the block
+      if (mask.has_window) lo = std::max(lo, qp - mask.left - mask.k_pos.offset);
+      if (mask.causal) hi = std::min(hi, qp - mask.k_pos.offset + 1);
+      if (mask.has_window) hi = std::min(hi, qp + mask.right - mask.k_pos.offset + 1);
+      lo = std::min(lo, k1);
+      hi = std::max(hi, lo);
+      uint32_t* row = keep + (i - q0) * w.key_pad;
+      std::fill(row, row + w.key_pad, 0u);
+      std::fill(row + (lo - k0), row + (hi - k0), ~0u);
+    }
+    return;
+  }
+  const int32_t* q_doc = mask.has_docs() ? mask.q_doc_ids + b * mask.n : nullptr;
+  const int32_t* k_doc = mask.has_docs() ? mask.k_doc_ids + b * mask.m : nullptr;
+  for (int64_t i = q0; i < q1; ++i) {
+    const int64_t qp = mask.q_pos.at(i);
+    uint32_t* row = keep + (i - q0) * w.key_pad;
+    for (int64_t j = k0; j < k1; ++j) {
+      bool visible = mask.visible_positions(qp, mask.k_pos.at(j));
+      if (q_doc && q_doc[i] != k_doc[j]) visible = false;
+      row[j - k0] = visible ? ~0u : 0u;
+    }
+    std::fill(row + (k1 - k0), row + w.key_pad, 0u);
+  }
+}
+
+bool readable_in_place(const TensorView& t, int64_t cols) {
+  return t.dtype == DType::f32 && t.stride(3) == 1 && cols % kColumnPad == 0;
+}
+
+void pack_query_rows(const BackwardWork& w, int64_t b, int64_t i, int64_t h, float* q_row,
+                     float* dout_row, float* scratch, float* lse, float* delta) {
+  const BackwardProblem& p = *w.problem;
+  if (q_row) {
+    load_row(p.fwd.q, b, i, h, w.dim, q_row);
+    std::fill(q_row + w.dim, q_row + w.dim_pad, 0.f);
+  }
+  float* dout = dout_row ? dout_row : scratch;
+  load_row(p.dout, b, i, h, w.dim_v, dout);
+  std::fill(dout + w.dim_v, dout + w.dim_v_pad, 0.f);
+  float* out = scratch + std::max(w.dim_pad, w.dim_v_pad);
+  load_row(p.out, b, i, h, w.dim_v, out);
+  double d = 0.0;
+  for (int64_t c = 0; c < w.dim_v; ++c) d += double(dout[c]) * double(out[c]);
+  *delta = float(d);
+  const float l = static_cast<const float*>(
+      p.lse.data)[b * p.lse.stride(0) + h * p.lse.stride(1) + i * p.lse.stride(2)];
+  // -inf (no visible key) becomes +inf so that exp(scale·s − lse) is exactly 0 on that row.
+  *lse = l == -std::numeric_limits<float>::infinity() ? std::numeric_limits<float>::infinity() : l;
+}
+
+void store_dq_row(const BackwardWork& w, int64_t b, int64_t i, int64_t h, float* sum) {
+  std::fill_n(sum, w.dim, 0.f);
+  // Fixed chunk order: the sum does not depend on which thread ran which chunk.
+  for (int64_t c = 0; c < w.chunks; ++c) {
+    const DqChunk& ch = w.dq_chunk(b, c);
+    if (i < ch.q_lo || i >= ch.q_hi) continue;
+    const float* part = w.dq + ch.offset + (h * (ch.q_hi - ch.q_lo) + i - ch.q_lo) * w.dim_pad;
+    for (int64_t d = 0; d < w.dim; ++d) sum[d] += part[d];
+  }
+  store_row(w.dq_out, b, i, h, w.dim, sum);
+}
+
+}  // namespace longctx::cpu::backward_detail

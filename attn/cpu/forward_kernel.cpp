@@ -1,0 +1,76 @@
+// The per-query-block FlashAttention-2 forward kernel, compiled once per SIMD target by
+// Highway's foreach_target and chosen at run time (HWY_DYNAMIC_DISPATCH).
+//
+// For each non-empty key block of the query block's layout row:
+//   S = Q·Kᵀ (Q pre-scaled to log2 units) → mask (partial blocks and padded key columns only)
+//   → online-softmax update → acc = acc·alpha + P·V.
+// Nothing larger than a [block_q, block_k] score tile is ever materialised.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "cpu/forward_kernel.cpp"
+// clang-format off
+#include "hwy/foreach_target.h"  // IWYU pragma: keep (must precede highway.h)
+// clang-format on
+
+#include "cpu/forward_kernel.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "cpu/forward_mask.hpp"
+#include "cpu/pack.hpp"
+#include "cpu/simd_tiles-inl.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace longctx::cpu::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+void ForwardQueryBlock(const ForwardBlockArgs& a) {
+  const hn::ScalableTag<float> d;
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  const BlockLayout& layout = *a.layout;
+  const size_t rows = size_t(a.rows_padded);
+  const size_t dim = size_t(a.dim);
+  const size_t ldv = size_t(a.dv_stride);
+  const size_t lds = size_t(a.score_stride);
+  const int64_t q0 = layout.q_begin(a.query_block);
+  const int64_t real_rows = layout.q_end(a.query_block) - q0;
+
+  std::fill(a.row_max, a.row_max + rows, kNegInf);
+  std::fill(a.row_sum, a.row_sum + rows, 0.f);
+  std::fill(a.acc, a.acc + rows * ldv, 0.f);
+
+  for (const BlockEntry& entry : layout.key_blocks(a.query_block)) {
+    const int64_t k0 = layout.k_begin(entry.block);
+    const int64_t keys = layout.k_end(entry.block) - k0;
+    const size_t cols = size_t(round_up(keys, kPanelWidth));
+    const float* block = a.key_panels + entry.block * a.key_block_floats;
+
+    ScoreTiles(d, a.q, dim, rows, block, cols, dim, a.scores, lds);
+    if (entry.kind == BlockKind::partial)
+      mask_partial_block(*a.mask, a.batch, q0, real_rows, k0, keys, a.scores, lds);
+    if (size_t(keys) < cols) {  // zero-padded keys of the last block
+      for (size_t r = 0; r < rows; ++r)
+        std::fill(a.scores + r * lds + size_t(keys), a.scores + r * lds + cols, kNegInf);
+    }
+    SoftmaxUpdate(d, a.scores, lds, rows, cols, a.row_max, a.row_sum, a.alpha);
+    AccumulateTiles(d, a.scores, lds, rows, size_t(keys), a.values + k0 * a.dv_stride, ldv, ldv,
+                    a.alpha, a.acc, ldv);
+  }
+}
+
+}  // namespace longctx::cpu::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace longctx::cpu {
+
+HWY_EXPORT(ForwardQueryBlock);
+
+void forward_query_block(const ForwardBlockArgs& args) {
+  HWY_DYNAMIC_DISPATCH(ForwardQueryBlock)(args);
+}
+
+}  // namespace longctx::cpu
+#endif  // HWY_ONCE
