@@ -2,9 +2,9 @@
 # from tests/CMakeLists.txt after the test_plan executable: include(${PROJECT_SOURCE_DIR}/plan/tests.cmake)
 function(longctx_plan_cli_test name rc regex)
   add_test(NAME plan_cli_${name}
-           COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:longctx_cli> "-DARGS=${ARGN}"
+           COMMAND ${CMAKE_COMMAND} "-DCMD=$<TARGET_FILE:longctx_cli>;${ARGN}"
                    -DEXPECT_RC=${rc} "-DEXPECT_REGEX=${regex}"
-                   -P ${PROJECT_SOURCE_DIR}/plan/cli_check.cmake)
+                   -P ${PROJECT_SOURCE_DIR}/apps/longctx/cli_test_expect.cmake)
   set_tests_properties(plan_cli_${name} PROPERTIES LABELS plan)
 endfunction()
 

@@ -33,12 +33,44 @@ namespace {
 // Defaults: a 96-row query tile (16 row tiles of 6, so only the last query block pads rows)
 // and 128-key blocks. At D = DV = 128 the f32 query tile, accumulators and the 96×128 score
 // tile (48 + 48 + 48 KiB) stay in L2 (1 MiB); one 64-key column tile of K panels (32 KiB)
-// stays in L1 (48 KiB) while all row tiles stream it. Measured on Zen 5: 128-key blocks beat
-// 64 by ~8% (fewer accumulator rescales), 256 gains little more and pads the last block more.
+// stays in L1 (48 KiB) while all row tiles stream it. Measured on Zen 5 (N = 8192, 2 threads):
+// block sizes from 48 to 192 × 64 to 256 are all within ±3%; 128 keys halves the accumulator
+// rescales of 64 and pads a short last key block less than 256.
 constexpr int kDefaultBlockQ = 96;
 constexpr int kDefaultBlockK = 128;
 // Packed K/V of several kv heads are kept together up to this size (at least one head).
 constexpr int64_t kPackBudgetBytes = int64_t(64) << 20;
+
+// Sizes derived once per call. A "pair" is one (batch, kv head); its packed operands are
+// [K panels of every key block][V rows], pair_floats floats.
+struct ForwardPlan {
+  int block_q = 0, block_k = 0;
+  int64_t num_q_blocks = 0, num_k_blocks = 0;
+  int64_t key_block_floats = 0;  // packed K of one key block
+  int64_t keys_floats = 0;       // packed K of one pair
+  int64_t dv_stride = 0;         // packed V row stride
+  int64_t pair_floats = 0;       // packed K + V of one pair
+  int64_t rows_padded = 0;       // rows of a query tile, a multiple of kQueryRowTile
+  int64_t score_stride = 0;      // columns of a score tile
+  int64_t chunk = 0;             // pairs packed together
+
+  ForwardPlan(const ForwardProblem& p, int bq, int bk) : block_q(bq), block_k(bk) {
+    const AttentionShape& s = p.shape;
+    num_q_blocks = (s.n + bq - 1) / bq;
+    num_k_blocks = (s.m + bk - 1) / bk;
+    // Blocks never hold more rows than the sequences have: size buffers by the real extents.
+    const int64_t max_q_rows = std::min<int64_t>(bq, s.n);
+    const int64_t max_k_rows = std::min<int64_t>(bk, s.m);
+    key_block_floats = packed_key_block_floats(max_k_rows, s.dim);
+    keys_floats = num_k_blocks * key_block_floats;
+    dv_stride = packed_value_stride(s.dim_v);
+    pair_floats = keys_floats + s.m * dv_stride;
+    rows_padded = round_up(max_q_rows, kQueryRowTile);
+    score_stride = round_up(max_k_rows, kPanelWidth);
+    chunk = std::clamp<int64_t>(kPackBudgetBytes / (pair_floats * int64_t(sizeof(float))), 1,
+                                s.batch * s.kv_heads);
+  }
+};
 
 struct WorkItem {
   int64_t pair;         // index of (batch, kv head) within the chunk
@@ -50,14 +82,62 @@ struct WorkItem {
 // Per-thread tiles of the kernel.
 struct ThreadTiles {
   WorkspaceBuffer<float> q, scores, acc, row_max, row_sum, alpha;
-  ThreadTiles(int64_t rows_padded, int64_t dim, int64_t score_cols, int64_t dv_stride)
-      : q(size_t(rows_padded * dim)),
-        scores(size_t(rows_padded * score_cols)),
-        acc(size_t(rows_padded * dv_stride)),
-        row_max(size_t(rows_padded)),
-        row_sum(size_t(rows_padded)),
-        alpha(size_t(rows_padded)) {}
+  explicit ThreadTiles(const ForwardPlan& plan, int64_t dim)
+      : q(size_t(plan.rows_padded * dim)),
+        scores(size_t(plan.rows_padded * plan.score_stride)),
+        acc(size_t(plan.rows_padded * plan.dv_stride)),
+        row_max(size_t(plan.rows_padded)),
+        row_sum(size_t(plan.rows_padded)),
+        alpha(size_t(plan.rows_padded)) {}
 };
+
+// Work items of the pairs [first, first + count): one kv head after the other, and within a
+// pair the longest layout rows first (causal work is unbalanced; dynamic scheduling then
+// fills the end with short items). Interleaving heads by cost instead made the threads stream
+// every head's packed K/V at once, which missed in L3 (measured: causal 179 → 201 GFLOP/s on
+// one thread at N = 8192, H = 4).
+std::vector<WorkItem> work_items(const ForwardProblem& p, const std::vector<BlockLayout>& layouts,
+                                 const ForwardPlan& plan, int64_t first, int64_t count) {
+  std::vector<WorkItem> items;
+  items.reserve(size_t(count * p.shape.group() * plan.num_q_blocks));
+  for (int64_t pair = 0; pair < count; ++pair) {
+    const BlockLayout& L = layouts[p.mask.has_docs() ? (first + pair) / p.shape.kv_heads : 0];
+    for (int64_t hg = 0; hg < p.shape.group(); ++hg)
+      for (int64_t qb = 0; qb < plan.num_q_blocks; ++qb)
+        items.push_back({pair, hg, qb, int64_t(L.key_blocks(qb).size())});
+  }
+  std::stable_sort(items.begin(), items.end(), [](const WorkItem& x, const WorkItem& y) {
+    return x.pair != y.pair ? x.pair < y.pair : x.cost > y.cost;
+  });
+  return items;
+}
+
+// Packs key block kb of pair `pair` (absolute index batch · G + kv head) into `base`.
+void pack_key_block(const ForwardProblem& p, const ForwardPlan& plan, int64_t pair, int64_t kb,
+                    float* base) {
+  const int64_t b = pair / p.shape.kv_heads, g = pair % p.shape.kv_heads;
+  const int64_t k0 = kb * plan.block_k, k1 = std::min(p.shape.m, k0 + plan.block_k);
+  pack_key_panels(p.k, b, g, k0, k1, base + kb * plan.key_block_floats);
+  pack_value_rows(p.v, b, g, k0, k1, plan.dv_stride, base + plan.keys_floats + k0 * plan.dv_stride);
+}
+
+// Writes O = acc / l and LSE = ln 2 · (m + log2 l) of query rows [q0, q0 + rows) of (b, h);
+// a row that saw no key gets O = 0 and LSE = −inf. Scales acc in place.
+void write_rows(ThreadTiles& tile, const ForwardPlan& plan, int64_t dim_v, int64_t b, int64_t h,
+                int64_t q0, int64_t rows, const TensorView& out, const TensorView& lse) {
+  float* lse_data = static_cast<float*>(lse.data);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float l = tile.row_sum[size_t(r)];
+    float* o = tile.acc.data() + r * plan.dv_stride;  // [DV]
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    for (int64_t c = 0; c < dim_v; ++c) o[c] *= inv;
+    store_row(o, out, b, q0 + r, h);
+    const double m = tile.row_max[size_t(r)];
+    lse_data[b * lse.stride(0) + h * lse.stride(1) + (q0 + r) * lse.stride(2)] =
+        l > 0.f ? float(std::numbers::ln2 * (m + std::log2(double(l))))
+                : -std::numeric_limits<float>::infinity();
+  }
+}
 
 }  // namespace
 
@@ -68,67 +148,33 @@ void forward(const ForwardProblem& p, const TensorView& out, const TensorView& l
   LONGCTX_CHECK_ARG(options.block_k >= 0, "block_k", ">= 0 (0 = automatic)", options.block_k);
   const AttentionShape& s = p.shape;
   const int threads = resolve_threads(options.threads);
-  const int block_q = options.block_q > 0 ? options.block_q : kDefaultBlockQ;
-  const int block_k = options.block_k > 0 ? options.block_k : kDefaultBlockK;
+  const ForwardPlan plan(p, options.block_q > 0 ? options.block_q : kDefaultBlockQ,
+                         options.block_k > 0 ? options.block_k : kDefaultBlockK);
 
-  std::vector<BlockLayout> layouts;  // [1] or [B]
+  std::vector<BlockLayout> layouts;  // [1], or [B] when document ids make them differ
   const int64_t num_layouts = p.mask.has_docs() ? s.batch : 1;
   for (int64_t b = 0; b < num_layouts; ++b)
-    layouts.push_back(BlockLayout::build(p.mask, b, block_q, block_k));
-  const int64_t num_q_blocks = layouts[0].num_q_blocks();
-  const int64_t num_k_blocks = layouts[0].num_k_blocks();
+    layouts.push_back(BlockLayout::build(p.mask, b, plan.block_q, plan.block_k));
 
-  const int64_t dim = s.dim, dim_v = s.dim_v, group = s.group();
-  // Blocks never hold more rows than the sequences have: size buffers by the real extents.
-  const int64_t max_q_rows = std::min<int64_t>(block_q, s.n);
-  const int64_t max_k_rows = std::min<int64_t>(block_k, s.m);
-  const int64_t key_block_floats = packed_key_block_floats(max_k_rows, dim);
-  const int64_t dv_stride = packed_value_stride(dim_v);
-  const int64_t keys_floats = num_k_blocks * key_block_floats;  // packed K of one kv head
-  const int64_t pair_floats = keys_floats + s.m * dv_stride;    // + packed V
-  const int64_t num_pairs = s.batch * s.kv_heads;
-  const int64_t chunk =
-      std::clamp<int64_t>(kPackBudgetBytes / (pair_floats * int64_t(sizeof(float))), 1, num_pairs);
-  WorkspaceBuffer<float> packed(size_t(chunk * pair_floats));  // [chunk][K panels, V rows]
-
-  const int64_t rows_padded = round_up(max_q_rows, kQueryRowTile);
-  const int64_t score_stride = round_up(max_k_rows, kPanelWidth);
-  std::vector<ThreadTiles> tiles;  // allocated here so that no allocation throws inside OpenMP
+  // Allocated before the parallel regions so that no allocation can throw inside OpenMP.
+  WorkspaceBuffer<float> packed(size_t(plan.chunk * plan.pair_floats));  // [chunk][pair]
+  std::vector<ThreadTiles> tiles;
   tiles.reserve(size_t(threads));
-  for (int t = 0; t < threads; ++t) tiles.emplace_back(rows_padded, dim, score_stride, dv_stride);
-
+  for (int t = 0; t < threads; ++t) tiles.emplace_back(plan, s.dim);
   const float q_scale = p.scale * std::numbers::log2e_v<float>;
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  const double ln2 = std::numbers::ln2;
 
-  std::vector<WorkItem> items;
-  for (int64_t first = 0; first < num_pairs; first += chunk) {
-    const int64_t count = std::min(chunk, num_pairs - first);
-
-    items.clear();
-    for (int64_t pair = 0; pair < count; ++pair) {
-      const BlockLayout& L = layouts[p.mask.has_docs() ? (first + pair) / s.kv_heads : 0];
-      for (int64_t hg = 0; hg < group; ++hg)
-        for (int64_t qb = 0; qb < num_q_blocks; ++qb)
-          items.push_back({pair, hg, qb, int64_t(L.key_blocks(qb).size())});
-    }
-    // Longest rows first (causal work is unbalanced) but one kv head at a time: interleaving
-    // heads by cost made the threads stream every head's packed K/V at once, which misses in
-    // L3 (measured: causal 179 → 201 GFLOP/s on one thread at N = 8192, H = 4).
-    std::stable_sort(items.begin(), items.end(), [](const WorkItem& x, const WorkItem& y) {
-      return x.pair != y.pair ? x.pair < y.pair : x.cost > y.cost;
-    });
+  const int64_t num_pairs = s.batch * s.kv_heads;
+  for (int64_t first = 0; first < num_pairs; first += plan.chunk) {
+    const int64_t count = std::min(plan.chunk, num_pairs - first);
+    const std::vector<WorkItem> items = work_items(p, layouts, plan, first, count);
 
 #pragma omp parallel num_threads(threads)
     {
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t t = 0; t < count * num_k_blocks; ++t) {
-        const int64_t pair = t / num_k_blocks, kb = t % num_k_blocks;
-        const int64_t b = (first + pair) / s.kv_heads, g = (first + pair) % s.kv_heads;
-        const int64_t k0 = kb * block_k, k1 = std::min(s.m, k0 + block_k);
-        float* base = packed.data() + pair * pair_floats;
-        pack_key_panels(p.k, b, g, k0, k1, base + kb * key_block_floats);
-        pack_value_rows(p.v, b, g, k0, k1, dv_stride, base + keys_floats + k0 * dv_stride);
+      for (int64_t t = 0; t < count * plan.num_k_blocks; ++t) {
+        const int64_t pair = t / plan.num_k_blocks;
+        pack_key_block(p, plan, first + pair, t % plan.num_k_blocks,
+                       packed.data() + pair * plan.pair_floats);
       }  // implicit barrier: every thread sees the whole chunk packed
 
       ThreadTiles& tile = tiles[size_t(omp_get_thread_num())];
@@ -136,22 +182,21 @@ void forward(const ForwardProblem& p, const TensorView& out, const TensorView& l
       for (size_t t = 0; t < items.size(); ++t) {
         const WorkItem& item = items[t];
         const int64_t b = (first + item.pair) / s.kv_heads, g = (first + item.pair) % s.kv_heads;
-        const int64_t h = g * group + item.head_in_grp;
+        const int64_t h = g * s.group() + item.head_in_grp;
         const BlockLayout& L = layouts[p.mask.has_docs() ? b : 0];
         const int64_t q0 = L.q_begin(item.query_block), q1 = L.q_end(item.query_block);
-        const int64_t rows = q1 - q0;
-        const int64_t tile_rows = round_up(rows, kQueryRowTile);
+        const int64_t tile_rows = round_up(q1 - q0, kQueryRowTile);
 
-        load_scaled_rows(p.q, b, h, q0, q1, q_scale, dim, tile.q.data());  // [rows][D]
-        std::fill(tile.q.data() + rows * dim, tile.q.data() + tile_rows * dim, 0.f);
+        load_scaled_rows(p.q, b, h, q0, q1, q_scale, s.dim, tile.q.data());  // [rows][D]
+        std::fill(tile.q.data() + (q1 - q0) * s.dim, tile.q.data() + tile_rows * s.dim, 0.f);
 
-        const float* base = packed.data() + item.pair * pair_floats;
+        const float* base = packed.data() + item.pair * plan.pair_floats;
         ForwardBlockArgs args;
         args.key_panels = base;
-        args.key_block_floats = key_block_floats;
-        args.values = base + keys_floats;
-        args.dv_stride = dv_stride;
-        args.dim = dim;
+        args.key_block_floats = plan.key_block_floats;
+        args.values = base + plan.keys_floats;
+        args.dv_stride = plan.dv_stride;
+        args.dim = s.dim;
         args.layout = &L;
         args.mask = &p.mask;
         args.batch = b;
@@ -159,24 +204,14 @@ void forward(const ForwardProblem& p, const TensorView& out, const TensorView& l
         args.q = tile.q.data();
         args.rows_padded = tile_rows;
         args.scores = tile.scores.data();
-        args.score_stride = score_stride;
+        args.score_stride = plan.score_stride;
         args.acc = tile.acc.data();
         args.row_max = tile.row_max.data();
         args.row_sum = tile.row_sum.data();
         args.alpha = tile.alpha.data();
         forward_query_block(args);
 
-        float* lse_data = static_cast<float*>(lse.data);
-        for (int64_t r = 0; r < rows; ++r) {
-          const float l = tile.row_sum[size_t(r)];
-          float* o = tile.acc.data() + r * dv_stride;  // [DV]
-          const float inv = l > 0.f ? 1.f / l : 0.f;   // a row that saw no key: O = 0
-          for (int64_t c = 0; c < dim_v; ++c) o[c] *= inv;
-          store_row(o, out, b, q0 + r, h);
-          lse_data[b * lse.stride(0) + h * lse.stride(1) + (q0 + r) * lse.stride(2)] =
-              l > 0.f ? float(ln2 * (double(tile.row_max[size_t(r)]) + std::log2(double(l))))
-                      : kNegInf;
-        }
+        write_rows(tile, plan, s.dim_v, b, h, q0, q1 - q0, out, lse);
       }
     }
   }

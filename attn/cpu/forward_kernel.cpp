@@ -26,6 +26,8 @@ HWY_BEFORE_NAMESPACE();
 namespace longctx::cpu::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+static_assert(kRowTile == size_t(kQueryRowTile), "query tiles are padded for this row tile");
+
 void ForwardQueryBlock(const ForwardBlockArgs& a) {
   const hn::ScalableTag<float> d;
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();

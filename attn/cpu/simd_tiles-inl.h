@@ -5,7 +5,7 @@
 // Row tiles are kRowTile = 6 rows; callers pad the row count to a multiple of it (padded rows
 // are computed and ignored). Column tiles are up to kMaxTileVectors vectors wide: 4 with the 32
 // registers of AVX-512 (6×4 = 24 accumulators), 2 otherwise (6×2 = 12 of 16 registers).
-// Shared by the forward and the backward.
+// Written for the forward; the backward may include them for its own S and P·V products.
 
 #if defined(LONGCTX_ATTN_CPU_SIMD_TILES_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef LONGCTX_ATTN_CPU_SIMD_TILES_INL_H_
