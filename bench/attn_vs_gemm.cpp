@@ -74,7 +74,11 @@ Row measure(const Options& o, const std::string& dtype, const std::string& mask)
   c.seed = 2024;
   AttnCase a(c);
   const FlopCount flops = attention_flops(a.config());
-  Row row{dtype, mask, flops.forward, flops.backward};
+  Row row;
+  row.dtype = dtype;
+  row.mask = mask;
+  row.fwd_flops = flops.forward;
+  row.bwd_flops = flops.backward;
   row.fwd = time_runs(o.repeat, [&] { return a.run_forward(); });
   if (o.backward) row.bwd = time_runs(o.repeat, [&] { return a.run_backward(); });
   row.peak_rss = peak_rss_bytes();

@@ -3,11 +3,13 @@
 // accounting, thread resolution and resident-set readings.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "longctx/core/dtype.hpp"
@@ -170,6 +172,72 @@ TEST(DType, BulkConversionsMatchScalar) {
         ASSERT_TRUE(std::isnan(back[size_t(i)])) << i;
       } else {
         ASSERT_EQ(bits_of(back[size_t(i)]), bits_of(scalar)) << i;
+      }
+    }
+  }
+}
+
+// The bulk conversions are vectorised (Highway, chosen at run time) with scalar tails. Every
+// 16-bit pattern, converted at offsets 0..3 and at lengths that are and are not multiples of
+// any vector size, must give the scalar function's bits exactly (NaN payloads included), and
+// nothing past the end may be written.
+TEST(DType, BulkToF32MatchesScalarOnEveryBitPatternAndLength) {
+  std::vector<uint16_t> all(65536);  // [65536] every bit pattern
+  for (size_t h = 0; h < all.size(); ++h) all[h] = uint16_t(h);
+  const float sentinel = from_bits(0x7fc0dead);
+  for (DType t : {DType::bf16, DType::f16}) {
+    SCOPED_TRACE(std::string(dtype_name(t)));
+    const auto scalar = [t](uint16_t h) {
+      return t == DType::bf16 ? bf16_to_f32(h) : f16_to_f32(h);
+    };
+    std::vector<float> out(all.size() + 1);
+    for (int64_t offset = 0; offset < 4; ++offset) {
+      for (int64_t n : {int64_t(0), int64_t(1), int64_t(3), int64_t(7), int64_t(8), int64_t(15),
+                        int64_t(16), int64_t(17), int64_t(31), int64_t(33), int64_t(64),
+                        int64_t(67), int64_t(all.size()) - offset}) {
+        std::fill(out.begin(), out.end(), sentinel);
+        convert_to_f32(all.data() + offset, t, n, out.data());
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_EQ(bits_of(out[size_t(i)]), bits_of(scalar(all[size_t(offset + i)])))
+              << "bits " << all[size_t(offset + i)] << " offset " << offset << " n " << n;
+        ASSERT_EQ(bits_of(out[size_t(n)]), bits_of(sentinel)) << "wrote past n = " << n;
+      }
+    }
+  }
+}
+
+TEST(DType, BulkFromF32MatchesScalarOnEdgesAndRandomBits) {
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE(seed_note(seed));
+  Rng rng(seed);
+  std::vector<float> src;  // every bf16 and f16 value, their neighbours, midpoints, random bits
+  for (uint32_t h = 0; h < 65536; ++h) {
+    for (float x : {bf16_to_f32(uint16_t(h)), f16_to_f32(uint16_t(h))}) {
+      src.push_back(x);
+      src.push_back(from_bits(bits_of(x) + 1));
+      src.push_back(from_bits(bits_of(x) - 1));
+    }
+    src.push_back(from_bits((h << 16) | 0x8000u));  // bf16 midpoints
+    src.push_back(from_bits((h << 16) | 0x7fffu));
+    src.push_back(from_bits(bits_of(f16_to_f32(uint16_t(h))) | 0x1000u));  // f16 midpoints
+  }
+  for (int i = 0; i < (1 << 20); ++i) src.push_back(from_bits(uint32_t(rng.engine()())));
+  for (uint32_t b : {0x7f800001u, 0xff800001u, 0x7fc00000u, 0x7fffffffu, 0x7f7fffffu, 0x477ff000u,
+                     0x477fefffu, 0x38800000u, 0x387fffffu, 0x33000000u, 0x33000001u, 0x00000001u})
+    src.push_back(from_bits(b));
+  for (DType t : {DType::bf16, DType::f16}) {
+    SCOPED_TRACE(std::string(dtype_name(t)));
+    std::vector<uint16_t> out(src.size() + 1);
+    for (int64_t offset = 0; offset < 3; ++offset) {
+      for (int64_t n : {int64_t(5), int64_t(16), int64_t(41), int64_t(src.size()) - offset}) {
+        std::fill(out.begin(), out.end(), uint16_t(0xabcd));
+        convert_from_f32(src.data() + offset, n, t, out.data());
+        for (int64_t i = 0; i < n; ++i) {
+          const float x = src[size_t(offset + i)];
+          const uint16_t want = t == DType::bf16 ? f32_to_bf16(x) : f32_to_f16(x);
+          ASSERT_EQ(out[size_t(i)], want) << "f32 bits " << bits_of(x) << " offset " << offset;
+        }
+        ASSERT_EQ(out[size_t(n)], 0xabcd) << "wrote past n = " << n;
       }
     }
   }

@@ -19,6 +19,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -51,15 +52,13 @@ using backward_detail::round_up;
 constexpr int kDefaultBlockQ = 64;
 constexpr int kDefaultBlockK = 64;
 
-// Sizes, padding and block shape of a call (no buffers yet).
-BackwardWork describe_work(const BackwardProblem& p, const TensorView& dq, const TensorView& dk,
-                           const TensorView& dv, const CpuOptions& options) {
-  const AttentionShape& shape = p.fwd.shape;
+// Sizes, padding and block shape of a call (no tensors, no buffers yet).
+BackwardWork describe_work(const AttentionShape& shape, const CpuOptions& options) {
+  LONGCTX_CHECK_ARG(options.block_q >= 0 && options.block_q % 8 == 0, "block_q",
+                    "0 (automatic) or a positive multiple of 8", options.block_q);
+  LONGCTX_CHECK_ARG(options.block_k >= 0 && options.block_k % 8 == 0, "block_k",
+                    "0 (automatic) or a positive multiple of 8", options.block_k);
   BackwardWork w;
-  w.problem = &p;
-  w.dq_out = dq;
-  w.dk = dk;
-  w.dv = dv;
   w.batch = shape.batch;
   w.n = shape.n;
   w.m = shape.m;
@@ -73,42 +72,73 @@ BackwardWork describe_work(const BackwardProblem& p, const TensorView& dq, const
   w.block_q = options.block_q > 0 ? options.block_q : kDefaultBlockQ;
   w.block_k = options.block_k > 0 ? options.block_k : kDefaultBlockK;
   w.key_pad = round_up(w.block_k, kColumnPad);
-  w.scale = p.fwd.scale;
   return w;
 }
 
-}  // namespace
-
-void backward(const BackwardProblem& p, const TensorView& dq, const TensorView& dk,
-              const TensorView& dv, const CpuOptions& options) {
-  LONGCTX_CHECK_ARG(options.block_q >= 0 && options.block_q % 8 == 0, "block_q",
-                    "0 (automatic) or a positive multiple of 8", options.block_q);
-  LONGCTX_CHECK_ARG(options.block_k >= 0 && options.block_k % 8 == 0, "block_k",
-                    "0 (automatic) or a positive multiple of 8", options.block_k);
-  BackwardWork w = describe_work(p, dq, dk, dv, options);
-  const int threads = resolve_threads(options.threads);
-
-  // Document ids are the only batch-dependent part of a mask.
-  const ResolvedMask& mask = p.fwd.mask;
+// Compiles the mask to block layouts (document ids are the only batch-dependent part of a
+// mask, so one layout without them) and chooses the work split, which depends on them.
+void plan_layouts_and_split(BackwardWork& w, const ResolvedMask& mask, int threads) {
   const int64_t num_layouts = mask.has_docs() ? w.batch : 1;
   w.layouts.resize(size_t(num_layouts));
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t b = 0; b < num_layouts; ++b)
     w.layouts[size_t(b)] = BlockLayout::build(mask, b, w.block_q, w.block_k);
   backward_detail::plan_work_split(w);
+}
+
+// Workspace of the whole call: the call-wide buffers plus every thread's key-block scratch,
+// all alive at once (the peak of workspace_bytes_current during the call).
+int64_t workspace_bytes(const BackwardWork& w, bool q_in_place, bool dout_in_place, int threads) {
+  int64_t bytes = 0;
+  for (int64_t f : backward_detail::call_buffer_floats(w, q_in_place, dout_in_place))
+    bytes += f * int64_t(sizeof(float));
+  for (int64_t f : backward_detail::key_block_scratch_floats(w))
+    bytes += threads * f * int64_t(sizeof(float));
+  return bytes;
+}
+
+}  // namespace
+
+int64_t backward_workspace_bytes(const AttentionShape& shape, DType dtype, const ResolvedMask& mask,
+                                 const CpuOptions& options) {
+  LONGCTX_CHECK_ARG(mask.n == shape.n && mask.m == shape.m, "mask",
+                    "resolved for N = " << shape.n << ", M = " << shape.m,
+                    "N = " << mask.n << ", M = " << mask.m);
+  BackwardWork w = describe_work(shape, options);
+  const int threads = resolve_threads(options.threads);
+  plan_layouts_and_split(w, mask, threads);
+  // The API's tensors have contiguous rows: Q and dO are read in place iff float32 and whole
+  // vectors long.
+  return workspace_bytes(w, backward_detail::readable_in_place(dtype, w.dim),
+                         backward_detail::readable_in_place(dtype, w.dim_v), threads);
+}
+
+void backward(const BackwardProblem& p, const TensorView& dq, const TensorView& dk,
+              const TensorView& dv, const CpuOptions& options) {
+  BackwardWork w = describe_work(p.fwd.shape, options);
+  w.problem = &p;
+  w.dq_out = dq;
+  w.dk = dk;
+  w.dv = dv;
+  w.scale = p.fwd.scale;
+  const int threads = resolve_threads(options.threads);
+  plan_layouts_and_split(w, p.fwd.mask, threads);
 
   const int64_t rows = w.batch * w.heads * w.n;
   // Q and dO are read in place when they are float32 with contiguous rows of whole vectors.
   const bool q_in_place = backward_detail::readable_in_place(p.fwd.q, w.dim);
   const bool dout_in_place = backward_detail::readable_in_place(p.dout, w.dim_v);
-  WorkspaceBuffer<float> q_packed{size_t(q_in_place ? 0 : rows * w.dim_pad)};  // [B, H, N, ·]
-  WorkspaceBuffer<float> dout_packed{size_t(dout_in_place ? 0 : rows * w.dim_v_pad)};
-  WorkspaceBuffer<float> lse{size_t(rows)};            // [B, H, N]
-  WorkspaceBuffer<float> delta{size_t(rows)};          // [B, H, N]
-  WorkspaceBuffer<float> dq_acc{size_t(w.dq_floats)};  // per (batch, chunk): [H, rows, dim_pad]
+  // Sizes from call_buffer_floats (backward_plan.cpp), shared with backward_workspace_bytes.
+  const std::array<int64_t, 7> sizes =
+      backward_detail::call_buffer_floats(w, q_in_place, dout_in_place);
+  WorkspaceBuffer<float> q_packed{size_t(sizes[0])};     // [B, H, N, dim_pad] unless in place
+  WorkspaceBuffer<float> dout_packed{size_t(sizes[1])};  // [B, H, N, dim_v_pad] unless in place
+  WorkspaceBuffer<float> lse{size_t(sizes[2])};          // [B, H, N]
+  WorkspaceBuffer<float> delta{size_t(sizes[3])};        // [B, H, N]
+  WorkspaceBuffer<float> dq_acc{size_t(sizes[4])};       // per (batch, chunk): [H, rows, dim_pad]
+  WorkspaceBuffer<float> dk_split{size_t(sizes[5])};     // [S, B, G, M, dim_pad] if S > 1
+  WorkspaceBuffer<float> dv_split{size_t(sizes[6])};     // [S, B, G, M, dim_v_pad] if S > 1
   const int64_t key_rows = w.head_splits > 1 ? w.batch * w.kv_heads * w.m : 0;
-  WorkspaceBuffer<float> dk_split{size_t(w.head_splits * key_rows * w.dim_pad)};  // [S, B, G, M, ·]
-  WorkspaceBuffer<float> dv_split{size_t(w.head_splits * key_rows * w.dim_v_pad)};
   w.dk_split = dk_split.data();
   w.dv_split = dv_split.data();
   const auto operand = [&](bool in_place, const TensorView& t, const float* packed,

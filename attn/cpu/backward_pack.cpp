@@ -5,44 +5,29 @@
 #include <limits>
 
 #include "cpu/backward_work-inl.h"
+#include "cpu/pack.hpp"
 
 namespace longctx::cpu::backward_detail {
-namespace {
 
-// Copies the D contiguous-or-strided elements of t at (i0, i1, i2, ·) into dst as float32.
-void load_row(const TensorView& t, int64_t i0, int64_t i1, int64_t i2, int64_t d, float* dst) {
-  const int64_t base = t.offset(i0, i1, i2, 0);
-  if (t.stride(3) == 1) {
-    const char* src = static_cast<const char*>(t.data) + base * dtype_size(t.dtype);
-    convert_to_f32(src, t.dtype, d, dst);
-    return;
-  }
-  for (int64_t c = 0; c < d; ++c) dst[c] = load_as_f32(t.data, t.dtype, base + c * t.stride(3));
+std::array<int64_t, 9> key_block_scratch_floats(const BackwardWork& w) {
+  static_assert(sizeof(uint32_t) == sizeof(float), "keep is counted in floats");
+  return {w.key_pad * w.dim_pad, w.dim * w.key_pad,       w.dim_v * w.key_pad,
+          w.key_pad * w.dim_pad, w.key_pad * w.dim_v_pad, w.block_q * w.key_pad,
+          w.block_q * w.key_pad, w.block_q * w.key_pad,   2 * std::max(w.dim_pad, w.dim_v_pad)};
 }
 
-void store_row(const TensorView& t, int64_t i0, int64_t i1, int64_t i2, int64_t d,
-               const float* src) {
-  const int64_t base = t.offset(i0, i1, i2, 0);
-  if (t.stride(3) == 1) {
-    char* dst = static_cast<char*>(t.data) + base * dtype_size(t.dtype);
-    convert_from_f32(src, d, t.dtype, dst);
-    return;
-  }
-  for (int64_t c = 0; c < d; ++c) store_from_f32(t.data, t.dtype, base + c * t.stride(3), src[c]);
+KeyBlockScratch::KeyBlockScratch(const BackwardWork& w) {
+  const std::array<int64_t, 9> f = key_block_scratch_floats(w);
+  k_rows = WorkspaceBuffer<float>(size_t(f[0]));
+  k_t = WorkspaceBuffer<float>(size_t(f[1]));
+  v_t = WorkspaceBuffer<float>(size_t(f[2]));
+  dk = WorkspaceBuffer<float>(size_t(f[3]));
+  dv = WorkspaceBuffer<float>(size_t(f[4]));
+  p = WorkspaceBuffer<float>(size_t(f[5]));
+  ds = WorkspaceBuffer<float>(size_t(f[6]));
+  keep = WorkspaceBuffer<uint32_t>(size_t(f[7]));
+  row = WorkspaceBuffer<float>(size_t(f[8]));
 }
-
-}  // namespace
-
-KeyBlockScratch::KeyBlockScratch(const BackwardWork& w)
-    : k_rows(size_t(w.key_pad * w.dim_pad)),
-      k_t(size_t(w.dim * w.key_pad)),
-      v_t(size_t(w.dim_v * w.key_pad)),
-      dk(size_t(w.key_pad * w.dim_pad)),
-      dv(size_t(w.key_pad * w.dim_v_pad)),
-      p(size_t(w.block_q * w.key_pad)),
-      ds(size_t(w.block_q * w.key_pad)),
-      keep(size_t(w.block_q * w.key_pad)),
-      row(size_t(2 * std::max(w.dim_pad, w.dim_v_pad))) {}
 
 void pack_key_block(const BackwardWork& w, int64_t b, int64_t g, int64_t k0, int64_t k1,
                     KeyBlockScratch& s) {
@@ -65,8 +50,8 @@ void store_key_block(const BackwardWork& w, int64_t b, int64_t g, int64_t split,
                      int64_t k1, const KeyBlockScratch& s) {
   if (w.head_splits == 1) {
     for (int64_t j = 0; j < k1 - k0; ++j) {
-      store_row(w.dk, b, k0 + j, g, w.dim, s.dk.data() + j * w.dim_pad);
-      store_row(w.dv, b, k0 + j, g, w.dim_v, s.dv.data() + j * w.dim_v_pad);
+      store_row(s.dk.data() + j * w.dim_pad, w.dk, b, k0 + j, g);
+      store_row(s.dv.data() + j * w.dim_v_pad, w.dv, b, k0 + j, g);
     }
     return;
   }
@@ -88,9 +73,9 @@ void store_split_key_row(const BackwardWork& w, int64_t b, int64_t j, int64_t g,
     }
   };
   reduce(w.dk_split, w.dim_pad, w.dim);
-  store_row(w.dk, b, j, g, w.dim, sum);
+  store_row(sum, w.dk, b, j, g);
   reduce(w.dv_split, w.dim_v_pad, w.dim_v);
-  store_row(w.dv, b, j, g, w.dim_v, sum);
+  store_row(sum, w.dv, b, j, g);
 }
 
 void build_keep_mask(const BackwardWork& w, int64_t b, int64_t q0, int64_t q1, int64_t k0,
@@ -128,8 +113,12 @@ void build_keep_mask(const BackwardWork& w, int64_t b, int64_t q0, int64_t q1, i
   }
 }
 
+bool readable_in_place(DType dtype, int64_t cols) {
+  return dtype == DType::f32 && cols % kColumnPad == 0;
+}
+
 bool readable_in_place(const TensorView& t, int64_t cols) {
-  return t.dtype == DType::f32 && t.stride(3) == 1 && cols % kColumnPad == 0;
+  return t.stride(3) == 1 && readable_in_place(t.dtype, cols);
 }
 
 void pack_query_rows(const BackwardWork& w, int64_t b, int64_t i, int64_t h, float* q_row,
@@ -162,7 +151,7 @@ void store_dq_row(const BackwardWork& w, int64_t b, int64_t i, int64_t h, float*
     const float* part = w.dq + ch.offset + (h * (ch.q_hi - ch.q_lo) + i - ch.q_lo) * w.dim_pad;
     for (int64_t d = 0; d < w.dim; ++d) sum[d] += part[d];
   }
-  store_row(w.dq_out, b, i, h, w.dim, sum);
+  store_row(sum, w.dq_out, b, i, h);
 }
 
 }  // namespace longctx::cpu::backward_detail

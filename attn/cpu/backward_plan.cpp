@@ -80,4 +80,17 @@ void plan_work_split(BackwardWork& w) {
   w.dq_floats = chunk_rows(w, w.chunks, w.chunk_begin, w.dq_chunks);
 }
 
+std::array<int64_t, 7> call_buffer_floats(const BackwardWork& w, bool q_in_place,
+                                          bool dout_in_place) {
+  const int64_t rows = w.batch * w.heads * w.n;
+  const int64_t key_rows = w.head_splits > 1 ? w.batch * w.kv_heads * w.m : 0;
+  return {q_in_place ? 0 : rows * w.dim_pad,
+          dout_in_place ? 0 : rows * w.dim_v_pad,
+          rows,
+          rows,
+          w.dq_floats,
+          w.head_splits * key_rows * w.dim_pad,
+          w.head_splits * key_rows * w.dim_v_pad};
+}
+
 }  // namespace longctx::cpu::backward_detail

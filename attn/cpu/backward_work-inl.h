@@ -11,6 +11,7 @@
 // Buffers are summed in the fixed order s, c = 0, 1, ... at the end.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -100,6 +101,17 @@ struct KeyBlockScratch {
   explicit KeyBlockScratch(const BackwardWork& w);
 };
 
+// Elements of each KeyBlockScratch buffer, in member order (all 4-byte types): the single
+// definition of their sizes, read by the constructor and by the workspace estimate.
+std::array<int64_t, 9> key_block_scratch_floats(const BackwardWork& w);
+
+// Floats of the call-wide buffers, in allocation order: packed Q and dO (0 when read in
+// place), LSE, delta, the dQ accumulators, per-split dK and dV (0 with one split). Needs the
+// work split (plan_work_split). The single definition of their sizes, read by backward() and
+// by the workspace estimate.
+std::array<int64_t, 7> call_buffer_floats(const BackwardWork& w, bool q_in_place,
+                                          bool dout_in_place);
+
 // Chooses head_splits and chunks (from the problem only, never the thread count) and fills
 // chunk_begin, dq_chunks and dq_floats. Needs the layouts. See backward_plan.cpp.
 void plan_work_split(BackwardWork& w);
@@ -123,6 +135,8 @@ void store_split_key_row(const BackwardWork& w, int64_t b, int64_t j, int64_t g,
 // True when the kernels can read `t` ([B, ·, ·, cols]) in place: float32, contiguous rows,
 // cols a multiple of kColumnPad.
 bool readable_in_place(const TensorView& t, int64_t cols);
+// The same for a tensor of `dtype` whose rows are contiguous.
+bool readable_in_place(DType dtype, int64_t cols);
 // Query-side preparation of row (b, i, h): the row's adjusted LSE (see BackwardWork::lse) and
 // delta = rowsum(dO ∘ O), and the padded float32 copies of Q and dO into q_row ([dim_pad]) and
 // dout_row ([dim_v_pad]) unless those are null (operand read in place).

@@ -19,6 +19,16 @@ void forward(const ForwardProblem& p, const TensorView& out, const TensorView& l
 void backward(const BackwardProblem& p, const TensorView& dq, const TensorView& dk,
               const TensorView& dv, const CpuOptions& options);
 
+// Peak workspace (bytes counted by workspace_bytes_peak) of forward / backward on a problem of
+// this shape with these options, computed by the code that sizes the kernels' buffers. The
+// forward's depends only on sizes, blocks and threads; the backward's also on the mask (its
+// layout decides the dQ accumulators and the work split) and on whether Q and dO can be read
+// in place (float32 with D, DV multiples of 16, assuming contiguous rows as the API's tensors
+// have). `mask` must be resolved for shape.n, shape.m (resolve_mask).
+int64_t forward_workspace_bytes(const AttentionShape& shape, const CpuOptions& options);
+int64_t backward_workspace_bytes(const AttentionShape& shape, DType dtype, const ResolvedMask& mask,
+                                 const CpuOptions& options);
+
 // Name of the SIMD target chosen at run time (e.g. "AVX3", "AVX2"), for reports.
 const char* simd_target_name();
 

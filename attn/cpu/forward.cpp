@@ -14,6 +14,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -53,14 +54,21 @@ struct ForwardPlan {
   int64_t rows_padded = 0;       // rows of a query tile, a multiple of kQueryRowTile
   int64_t score_stride = 0;      // columns of a score tile
   int64_t chunk = 0;             // pairs packed together
+  // Floats of each per-thread tile, in ThreadTiles' member order: q [rows_padded, D],
+  // scores [rows_padded, score_stride], acc [rows_padded, dv_stride], row_max, row_sum,
+  // alpha [rows_padded]. The single definition of their sizes (kernel and estimate).
+  std::array<int64_t, 6> tile_floats{};
 
-  ForwardPlan(const ForwardProblem& p, int bq, int bk) : block_q(bq), block_k(bk) {
-    const AttentionShape& s = p.shape;
-    num_q_blocks = (s.n + bq - 1) / bq;
-    num_k_blocks = (s.m + bk - 1) / bk;
+  ForwardPlan(const AttentionShape& s, const CpuOptions& options)
+      : block_q(options.block_q > 0 ? options.block_q : kDefaultBlockQ),
+        block_k(options.block_k > 0 ? options.block_k : kDefaultBlockK) {
+    LONGCTX_CHECK_ARG(options.block_q >= 0, "block_q", ">= 0 (0 = automatic)", options.block_q);
+    LONGCTX_CHECK_ARG(options.block_k >= 0, "block_k", ">= 0 (0 = automatic)", options.block_k);
+    num_q_blocks = (s.n + block_q - 1) / block_q;
+    num_k_blocks = (s.m + block_k - 1) / block_k;
     // Blocks never hold more rows than the sequences have: size buffers by the real extents.
-    const int64_t max_q_rows = std::min<int64_t>(bq, s.n);
-    const int64_t max_k_rows = std::min<int64_t>(bk, s.m);
+    const int64_t max_q_rows = std::min<int64_t>(block_q, s.n);
+    const int64_t max_k_rows = std::min<int64_t>(block_k, s.m);
     key_block_floats = packed_key_block_floats(max_k_rows, s.dim);
     keys_floats = num_k_blocks * key_block_floats;
     dv_stride = packed_value_stride(s.dim_v);
@@ -69,6 +77,21 @@ struct ForwardPlan {
     score_stride = round_up(max_k_rows, kPanelWidth);
     chunk = std::clamp<int64_t>(kPackBudgetBytes / (pair_floats * int64_t(sizeof(float))), 1,
                                 s.batch * s.kv_heads);
+    tile_floats = {rows_padded * s.dim,
+                   rows_padded * score_stride,
+                   rows_padded * dv_stride,
+                   rows_padded,
+                   rows_padded,
+                   rows_padded};
+  }
+
+  // Floats of the packed chunk: [chunk][pair_floats].
+  int64_t packed_floats() const { return chunk * pair_floats; }
+  // Workspace of the whole call: the packed chunk plus every thread's tiles, all alive at once.
+  int64_t workspace_bytes(int threads) const {
+    int64_t floats = packed_floats();
+    for (int64_t f : tile_floats) floats += threads * f;
+    return floats * int64_t(sizeof(float));
   }
 };
 
@@ -82,13 +105,13 @@ struct WorkItem {
 // Per-thread tiles of the kernel.
 struct ThreadTiles {
   WorkspaceBuffer<float> q, scores, acc, row_max, row_sum, alpha;
-  explicit ThreadTiles(const ForwardPlan& plan, int64_t dim)
-      : q(size_t(plan.rows_padded * dim)),
-        scores(size_t(plan.rows_padded * plan.score_stride)),
-        acc(size_t(plan.rows_padded * plan.dv_stride)),
-        row_max(size_t(plan.rows_padded)),
-        row_sum(size_t(plan.rows_padded)),
-        alpha(size_t(plan.rows_padded)) {}
+  explicit ThreadTiles(const ForwardPlan& plan)
+      : q(size_t(plan.tile_floats[0])),
+        scores(size_t(plan.tile_floats[1])),
+        acc(size_t(plan.tile_floats[2])),
+        row_max(size_t(plan.tile_floats[3])),
+        row_sum(size_t(plan.tile_floats[4])),
+        alpha(size_t(plan.tile_floats[5])) {}
 };
 
 // Work items of the pairs [first, first + count): one kv head after the other, and within a
@@ -144,12 +167,9 @@ void write_rows(ThreadTiles& tile, const ForwardPlan& plan, int64_t dim_v, int64
 void forward(const ForwardProblem& p, const TensorView& out, const TensorView& lse,
              const CpuOptions& options) {
   check_forward_outputs(p, out, lse);
-  LONGCTX_CHECK_ARG(options.block_q >= 0, "block_q", ">= 0 (0 = automatic)", options.block_q);
-  LONGCTX_CHECK_ARG(options.block_k >= 0, "block_k", ">= 0 (0 = automatic)", options.block_k);
   const AttentionShape& s = p.shape;
   const int threads = resolve_threads(options.threads);
-  const ForwardPlan plan(p, options.block_q > 0 ? options.block_q : kDefaultBlockQ,
-                         options.block_k > 0 ? options.block_k : kDefaultBlockK);
+  const ForwardPlan plan(s, options);
 
   std::vector<BlockLayout> layouts;  // [1], or [B] when document ids make them differ
   const int64_t num_layouts = p.mask.has_docs() ? s.batch : 1;
@@ -157,10 +177,10 @@ void forward(const ForwardProblem& p, const TensorView& out, const TensorView& l
     layouts.push_back(BlockLayout::build(p.mask, b, plan.block_q, plan.block_k));
 
   // Allocated before the parallel regions so that no allocation can throw inside OpenMP.
-  WorkspaceBuffer<float> packed(size_t(plan.chunk * plan.pair_floats));  // [chunk][pair]
+  WorkspaceBuffer<float> packed(size_t(plan.packed_floats()));  // [chunk][pair]
   std::vector<ThreadTiles> tiles;
   tiles.reserve(size_t(threads));
-  for (int t = 0; t < threads; ++t) tiles.emplace_back(plan, s.dim);
+  for (int t = 0; t < threads; ++t) tiles.emplace_back(plan);
   const float q_scale = p.scale * std::numbers::log2e_v<float>;
 
   const int64_t num_pairs = s.batch * s.kv_heads;
@@ -215,6 +235,10 @@ void forward(const ForwardProblem& p, const TensorView& out, const TensorView& l
       }
     }
   }
+}
+
+int64_t forward_workspace_bytes(const AttentionShape& shape, const CpuOptions& options) {
+  return ForwardPlan(shape, options).workspace_bytes(resolve_threads(options.threads));
 }
 
 }  // namespace longctx::cpu

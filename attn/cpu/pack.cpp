@@ -8,8 +8,6 @@
 #include <vector>
 
 namespace longctx::cpu {
-namespace {
-
 // Loads x[i0, i1, i2, 0:cols] as f32 into dst[cols]; contiguous rows convert in one call.
 void load_row(const TensorView& x, int64_t i0, int64_t i1, int64_t i2, int64_t cols, float* dst) {
   const int64_t base = x.offset(i0, i1, i2, 0);
@@ -21,7 +19,6 @@ void load_row(const TensorView& x, int64_t i0, int64_t i1, int64_t i2, int64_t c
   for (int64_t c = 0; c < cols; ++c) dst[c] = load_as_f32(x.data, x.dtype, base + c * x.stride(3));
 }
 
-}  // namespace
 
 void pack_key_panels(const TensorView& k, int64_t batch, int64_t kv_head, int64_t begin,
                      int64_t end, float* dst) {

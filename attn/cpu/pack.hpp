@@ -48,6 +48,9 @@ void pack_value_rows(const TensorView& v, int64_t batch, int64_t kv_head, int64_
 void load_scaled_rows(const TensorView& x, int64_t batch, int64_t head, int64_t begin, int64_t end,
                       float scale, int64_t dst_stride, float* dst);
 
+// Loads row (i0, i1, i2, 0:cols) of x (any dtype and strides) into dst [cols] as f32.
+void load_row(const TensorView& x, int64_t i0, int64_t i1, int64_t i2, int64_t cols, float* dst);
+
 // Stores src [C] (f32) into row (i0, i1, i2, :) of x, converting to x's dtype.
 void store_row(const float* src, const TensorView& x, int64_t i0, int64_t i1, int64_t i2);
 
