@@ -51,7 +51,8 @@ void print_table(const std::vector<DemoRow>& rows, const DemoSettings& s, double
   std::printf(
       "\nGFLOP/s count visible (query, key) pairs only: forward 4·pairs·H·d, backward 2.5x forward."
       "\nnaive N^2 scores = B·H·N·M float32 bytes of one materialised score matrix."
-      "\nmax rel error = max|x - ref| / max|ref| per tensor against the float64 oracle on 64+ sampled query "
+      "\nmax rel error = max|x - ref| / max|ref| per tensor against the float64 oracle on 64+ "
+      "sampled query "
       "rows\n(O and LSE; dQ for backward rows), tolerance set by the dtype.\n");
 }
 

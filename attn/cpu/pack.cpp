@@ -19,7 +19,6 @@ void load_row(const TensorView& x, int64_t i0, int64_t i1, int64_t i2, int64_t c
   for (int64_t c = 0; c < cols; ++c) dst[c] = load_as_f32(x.data, x.dtype, base + c * x.stride(3));
 }
 
-
 void pack_key_panels(const TensorView& k, int64_t batch, int64_t kv_head, int64_t begin,
                      int64_t end, float* dst) {
   const int64_t dim = k.dim(3);

@@ -27,8 +27,7 @@ struct BlockRanges {
   std::vector<Range> pos, doc;
 };
 
-BlockRanges block_ranges(const Positions& positions, const int32_t* docs, int64_t rows,
-                         int block) {
+BlockRanges block_ranges(const Positions& positions, const int32_t* docs, int64_t rows, int block) {
   int64_t nb = (rows + block - 1) / block;
   BlockRanges r;
   r.pos.resize(size_t(nb));
@@ -61,8 +60,7 @@ BlockKind classify(const ResolvedMask& mask, const Range& q, const Range& k, con
 
 }  // namespace
 
-BlockLayout BlockLayout::build(const ResolvedMask& mask, int64_t batch, int block_q,
-                               int block_k) {
+BlockLayout BlockLayout::build(const ResolvedMask& mask, int64_t batch, int block_q, int block_k) {
   LONGCTX_CHECK_ARG(block_q >= 1, "block_q", ">= 1", block_q);
   LONGCTX_CHECK_ARG(block_k >= 1, "block_k", ">= 1", block_k);
   BlockLayout L;
@@ -81,11 +79,10 @@ BlockLayout BlockLayout::build(const ResolvedMask& mask, int64_t batch, int bloc
   std::vector<int64_t> k_count(size_t(L.num_k_blocks_), 0);
   for (int64_t qb = 0; qb < L.num_q_blocks_; ++qb) {
     for (int64_t kb = 0; kb < L.num_k_blocks_; ++kb) {
-      BlockKind kind = mask.is_full()
-                           ? BlockKind::full
-                           : classify(mask, qr.pos[size_t(qb)], kr.pos[size_t(kb)],
-                                      qdocs ? &qr.doc[size_t(qb)] : nullptr,
-                                      kdocs ? &kr.doc[size_t(kb)] : nullptr);
+      BlockKind kind = mask.is_full() ? BlockKind::full
+                                      : classify(mask, qr.pos[size_t(qb)], kr.pos[size_t(kb)],
+                                                 qdocs ? &qr.doc[size_t(qb)] : nullptr,
+                                                 kdocs ? &kr.doc[size_t(kb)] : nullptr);
       if (kind == BlockKind::empty) continue;
       L.by_q_.push_back({int32_t(kb), kind});
       ++k_count[size_t(kb)];
@@ -115,11 +112,16 @@ BlockKind BlockLayout::kind(int64_t qb, int64_t kb) const {
 
 int64_t BlockLayout::count(BlockKind k) const {
   if (k == BlockKind::empty) return num_q_blocks_ * num_k_blocks_ - int64_t(by_q_.size());
-  return std::count_if(by_q_.begin(), by_q_.end(), [k](const BlockEntry& e) { return e.kind == k; });
+  return std::count_if(by_q_.begin(), by_q_.end(),
+                       [k](const BlockEntry& e) { return e.kind == k; });
 }
 
-int64_t BlockLayout::q_end(int64_t qb) const { return std::min(n_, (qb + 1) * block_q_); }
-int64_t BlockLayout::k_end(int64_t kb) const { return std::min(m_, (kb + 1) * block_k_); }
+int64_t BlockLayout::q_end(int64_t qb) const {
+  return std::min(n_, (qb + 1) * block_q_);
+}
+int64_t BlockLayout::k_end(int64_t kb) const {
+  return std::min(m_, (kb + 1) * block_k_);
+}
 
 int64_t count_visible_pairs(const ResolvedMask& mask, int64_t batch_size) {
   if (mask.is_full()) return batch_size * mask.n * mask.m;

@@ -55,17 +55,16 @@ ForwardProblem make_forward_problem(const TensorView& q, const TensorView& k, co
   LONGCTX_CHECK_ARG(s.heads >= 1, "q", "heads H >= 1", "H = " << s.heads);
   LONGCTX_CHECK_ARG(s.kv_heads >= 1, "k", "KV heads G >= 1", "G = " << s.kv_heads);
   LONGCTX_CHECK_ARG(s.heads % s.kv_heads == 0, "k",
-                    "KV heads G dividing the query heads H = " << s.heads,
-                    "G = " << s.kv_heads);
+                    "KV heads G dividing the query heads H = " << s.heads, "G = " << s.kv_heads);
   check_head_dim(s.dim, "q");
   check_head_dim(s.dim_v, "v");
   check_shape(k, "k", {s.batch, s.m, s.kv_heads, s.dim}, "[B, M, G, D]");
   check_shape(v, "v", {s.batch, s.m, s.kv_heads, s.dim_v}, "[B, M, G, DV]");
-  LONGCTX_CHECK_ARG(k.dtype == q.dtype, "k", std::string("the dtype of q (") +
-                                                 std::string(dtype_name(q.dtype)) + ")",
+  LONGCTX_CHECK_ARG(k.dtype == q.dtype, "k",
+                    std::string("the dtype of q (") + std::string(dtype_name(q.dtype)) + ")",
                     dtype_name(k.dtype));
-  LONGCTX_CHECK_ARG(v.dtype == q.dtype, "v", std::string("the dtype of q (") +
-                                                 std::string(dtype_name(q.dtype)) + ")",
+  LONGCTX_CHECK_ARG(v.dtype == q.dtype, "v",
+                    std::string("the dtype of q (") + std::string(dtype_name(q.dtype)) + ")",
                     dtype_name(v.dtype));
   LONGCTX_CHECK_ARG(std::isfinite(spec.scale) && spec.scale >= 0.f, "scale",
                     "a finite non-negative softmax scale (0 = 1/sqrt(D))", spec.scale);
@@ -84,17 +83,16 @@ void check_forward_outputs(const ForwardProblem& p, const TensorView& out, const
   check_tensor(out, "out", "[B, N, H, DV]");
   check_shape(out, "out", {s.batch, s.n, s.heads, s.dim_v}, "[B, N, H, DV]");
   LONGCTX_CHECK_ARG(lse.data != nullptr, "lse", "a tensor with data", "a null data pointer");
-  LONGCTX_CHECK_ARG(lse.rank == 3 && lse.dim(0) == s.batch && lse.dim(1) == s.heads &&
-                        lse.dim(2) == s.n,
-                    "lse", "shape [B, H, N] = [" << s.batch << ", " << s.heads << ", " << s.n << "]",
-                    lse.shape_string());
+  LONGCTX_CHECK_ARG(
+      lse.rank == 3 && lse.dim(0) == s.batch && lse.dim(1) == s.heads && lse.dim(2) == s.n, "lse",
+      "shape [B, H, N] = [" << s.batch << ", " << s.heads << ", " << s.n << "]",
+      lse.shape_string());
   LONGCTX_CHECK_ARG(lse.dtype == DType::f32, "lse", "float32", dtype_name(lse.dtype));
 }
 
-BackwardProblem make_backward_problem(const TensorView& q, const TensorView& k,
-                                      const TensorView& v, const TensorView& out,
-                                      const TensorView& lse, const TensorView& dout,
-                                      const AttentionSpec& spec) {
+BackwardProblem make_backward_problem(const TensorView& q, const TensorView& k, const TensorView& v,
+                                      const TensorView& out, const TensorView& lse,
+                                      const TensorView& dout, const AttentionSpec& spec) {
   BackwardProblem p;
   p.fwd = make_forward_problem(q, k, v, spec);
   check_forward_outputs(p.fwd, out, lse);

@@ -49,9 +49,15 @@ bool reset_peak_rss() {
   return ok;
 }
 
-int64_t workspace_bytes_current() { return g_workspace_current.load(); }
-int64_t workspace_bytes_peak() { return g_workspace_peak.load(); }
-void workspace_reset_peak() { g_workspace_peak.store(g_workspace_current.load()); }
+int64_t workspace_bytes_current() {
+  return g_workspace_current.load();
+}
+int64_t workspace_bytes_peak() {
+  return g_workspace_peak.load();
+}
+void workspace_reset_peak() {
+  g_workspace_peak.store(g_workspace_current.load());
+}
 
 void* workspace_alloc(size_t bytes) {
   size_t padded = ((bytes + 63) / 64) * 64;

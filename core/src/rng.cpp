@@ -1,10 +1,11 @@
 // Seeds and random fills.
 #include "longctx/core/rng.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <unistd.h>
 
 namespace longctx {
 

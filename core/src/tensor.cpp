@@ -62,7 +62,9 @@ TensorView TensorView::permuted(std::array<int, kMaxRank> order) const {
   return v;
 }
 
-void Tensor::Free::operator()(void* p) const { std::free(p); }
+void Tensor::Free::operator()(void* p) const {
+  std::free(p);
+}
 
 Tensor::Tensor(DType dtype, std::initializer_list<int64_t> shape) {
   std::array<int64_t, kMaxRank> s{};
@@ -84,7 +86,8 @@ Tensor::Tensor(DType dtype, const std::array<int64_t, kMaxRank>& shape, int rank
   size_t bytes = size_t(n) * size_t(dtype_size(dtype));
   size_t padded = ((bytes + 63) / 64) * 64;
   void* p = std::aligned_alloc(64, padded ? padded : 64);
-  if (!p) throw RuntimeError("Tensor: out of memory allocating " + std::to_string(bytes) + " bytes");
+  if (!p)
+    throw RuntimeError("Tensor: out of memory allocating " + std::to_string(bytes) + " bytes");
   storage_.reset(p);
   view_.data = p;
   view_.dtype = dtype;

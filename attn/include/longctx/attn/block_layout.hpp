@@ -31,11 +31,13 @@ class BlockLayout {
 
   // Non-empty key blocks of query block qb, in increasing key-block order.
   std::span<const BlockEntry> key_blocks(int64_t qb) const {
-    return {by_q_.data() + q_begin_[size_t(qb)], size_t(q_begin_[size_t(qb) + 1] - q_begin_[size_t(qb)])};
+    return {by_q_.data() + q_begin_[size_t(qb)],
+            size_t(q_begin_[size_t(qb) + 1] - q_begin_[size_t(qb)])};
   }
   // Non-empty query blocks of key block kb, in increasing query-block order (for the backward).
   std::span<const BlockEntry> query_blocks(int64_t kb) const {
-    return {by_k_.data() + k_begin_[size_t(kb)], size_t(k_begin_[size_t(kb) + 1] - k_begin_[size_t(kb)])};
+    return {by_k_.data() + k_begin_[size_t(kb)],
+            size_t(k_begin_[size_t(kb) + 1] - k_begin_[size_t(kb)])};
   }
   BlockKind kind(int64_t qb, int64_t kb) const;  // O(log) lookup
   int64_t count(BlockKind kind) const;           // number of blocks of that kind

@@ -32,10 +32,9 @@ struct BackwardProblem {
 ForwardProblem make_forward_problem(const TensorView& q, const TensorView& k, const TensorView& v,
                                     const AttentionSpec& spec);
 void check_forward_outputs(const ForwardProblem& p, const TensorView& out, const TensorView& lse);
-BackwardProblem make_backward_problem(const TensorView& q, const TensorView& k,
-                                      const TensorView& v, const TensorView& out,
-                                      const TensorView& lse, const TensorView& dout,
-                                      const AttentionSpec& spec);
+BackwardProblem make_backward_problem(const TensorView& q, const TensorView& k, const TensorView& v,
+                                      const TensorView& out, const TensorView& lse,
+                                      const TensorView& dout, const AttentionSpec& spec);
 void check_backward_outputs(const BackwardProblem& p, const TensorView& dq, const TensorView& dk,
                             const TensorView& dv);
 

@@ -42,10 +42,14 @@ uint16_t f32_to_f16(float f);
 // Loads element `i` of a buffer of dtype `t` as float.
 inline float load_as_f32(const void* p, DType t, int64_t i) {
   switch (t) {
-    case DType::f32: return static_cast<const float*>(p)[i];
-    case DType::bf16: return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
-    case DType::f16: return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
-    case DType::f64: return float(static_cast<const double*>(p)[i]);
+    case DType::f32:
+      return static_cast<const float*>(p)[i];
+    case DType::bf16:
+      return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::f16:
+      return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::f64:
+      return float(static_cast<const double*>(p)[i]);
   }
   return 0.f;
 }
@@ -58,10 +62,18 @@ inline double load_as_f64(const void* p, DType t, int64_t i) {
 // Stores `x` into element `i` of a buffer of dtype `t`, rounding to nearest even.
 inline void store_from_f32(void* p, DType t, int64_t i, float x) {
   switch (t) {
-    case DType::f32: static_cast<float*>(p)[i] = x; break;
-    case DType::bf16: static_cast<uint16_t*>(p)[i] = f32_to_bf16(x); break;
-    case DType::f16: static_cast<uint16_t*>(p)[i] = f32_to_f16(x); break;
-    case DType::f64: static_cast<double*>(p)[i] = x; break;
+    case DType::f32:
+      static_cast<float*>(p)[i] = x;
+      break;
+    case DType::bf16:
+      static_cast<uint16_t*>(p)[i] = f32_to_bf16(x);
+      break;
+    case DType::f16:
+      static_cast<uint16_t*>(p)[i] = f32_to_f16(x);
+      break;
+    case DType::f64:
+      static_cast<double*>(p)[i] = x;
+      break;
   }
 }
 

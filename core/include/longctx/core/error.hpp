@@ -40,13 +40,12 @@ std::string concat(const Parts&... parts) {
 
 // LONGCTX_CHECK_ARG(cond, "q", "a 4-d tensor", "rank " << r): throws ArgumentError when !cond.
 // `expected` and `got_stream` are stream expressions, so both may mix text and values.
-#define LONGCTX_CHECK_ARG(cond, argument, expected, got_stream)                       \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      std::ostringstream longctx_expected_, longctx_got_;                             \
-      longctx_expected_ << expected;                                                  \
-      longctx_got_ << got_stream;                                                     \
-      throw ::longctx::ArgumentError((argument), longctx_expected_.str(),             \
-                                     longctx_got_.str());                             \
-    }                                                                                 \
+#define LONGCTX_CHECK_ARG(cond, argument, expected, got_stream)                                \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      std::ostringstream longctx_expected_, longctx_got_;                                      \
+      longctx_expected_ << expected;                                                           \
+      longctx_got_ << got_stream;                                                              \
+      throw ::longctx::ArgumentError((argument), longctx_expected_.str(), longctx_got_.str()); \
+    }                                                                                          \
   } while (0)

@@ -15,7 +15,9 @@ uint64_t fresh_seed();
 class Rng {
  public:
   explicit Rng(uint64_t seed) : engine_(seed) {}
-  float uniform(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(engine_); }
+  float uniform(float lo, float hi) {
+    return std::uniform_real_distribution<float>(lo, hi)(engine_);
+  }
   float normal(float mean = 0.f, float stddev = 1.f) {
     return std::normal_distribution<float>(mean, stddev)(engine_);
   }
