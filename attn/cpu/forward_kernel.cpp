@@ -2,8 +2,9 @@
 // Highway's foreach_target and chosen at run time (HWY_DYNAMIC_DISPATCH).
 //
 // For each non-empty key block of the query block's layout row:
-//   S = Q·Kᵀ (Q pre-scaled to log2 units) → mask (partial blocks and padded key columns only)
-//   → online-softmax update → acc = acc·alpha + P·V.
+//   S = Q·Kᵀ (Q pre-scaled to log2 units), with per-lane row maxima on the side
+//   → mask (partial blocks and padded key columns only)
+//   → online-softmax update fused with acc = acc·alpha + P·V.
 // Nothing larger than a [block_q, block_k] score tile is ever materialised.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "cpu/forward_kernel.cpp"
@@ -49,16 +50,27 @@ void ForwardQueryBlock(const ForwardBlockArgs& a) {
     const size_t cols = size_t(round_up(keys, kPanelWidth));
     const float* block = a.key_panels + entry.block * a.key_block_floats;
 
-    ScoreTiles(d, a.q, dim, rows, block, cols, dim, a.scores, lds);
-    if (entry.kind == BlockKind::partial)
-      mask_partial_block(*a.mask, a.batch, q0, real_rows, k0, keys, a.scores, lds);
+    // Row maxima come with S unless masking or key padding changes S afterwards.
+    const bool partial = entry.kind == BlockKind::partial;
+    const bool exact_block = !partial && size_t(keys) == cols;
+    // Keys a row tile can see: in a partial block, skip the masked corner (causal diagonal,
+    // window edges); padded rows see none.
+    const auto span_of = [&](size_t r0) {
+      if (!partial) return KeySpan{0, keys};
+      const int64_t tile_rows = std::min<int64_t>(int64_t(kRowTile), real_rows - int64_t(r0));
+      return tile_rows > 0 ? visible_key_span(*a.mask, q0 + int64_t(r0), tile_rows, k0, keys)
+                           : KeySpan{0, 0};
+    };
+    ScoreTiles(d, a.q, dim, rows, block, cols, dim, a.scores, lds,
+               exact_block ? a.lane_max : nullptr, span_of);
+    if (partial) mask_partial_block(*a.mask, a.batch, q0, real_rows, k0, keys, a.scores, lds);
     if (size_t(keys) < cols) {  // zero-padded keys of the last block
       for (size_t r = 0; r < rows; ++r)
         std::fill(a.scores + r * lds + size_t(keys), a.scores + r * lds + cols, kNegInf);
     }
-    SoftmaxUpdate(d, a.scores, lds, rows, cols, a.row_max, a.row_sum, a.alpha);
-    AccumulateTiles(d, a.scores, lds, rows, size_t(keys), a.values + k0 * a.dv_stride, ldv, ldv,
-                    a.alpha, a.acc, ldv);
+    SoftmaxAccumulateTiles(d, a.scores, lds, rows, cols, exact_block ? a.lane_max : nullptr,
+                           a.values + k0 * a.dv_stride, ldv, ldv, a.row_max, a.row_sum, a.alpha,
+                           a.acc, ldv, span_of);
   }
 }
 

@@ -33,12 +33,13 @@ struct ForwardBlockArgs {
   int64_t rows_padded = 0;  // multiple of kQueryRowTile
 
   // Per-thread scratch, sized by the caller.
-  float* scores = nullptr;   // [rows_padded][score_stride]
-  int64_t score_stride = 0;  // ≥ round_up(keys of any block, 16)
-  float* acc = nullptr;      // [rows_padded][dv_stride], out: unnormalised Σ p·v
-  float* row_max = nullptr;  // [rows_padded], out: running max in log2 units (−inf if none)
-  float* row_sum = nullptr;  // [rows_padded], out: Σ p (0 if the row saw no key)
-  float* alpha = nullptr;    // [rows_padded]
+  float* scores = nullptr;    // [rows_padded][score_stride]
+  int64_t score_stride = 0;   // ≥ round_up(keys of any block, 16)
+  float* acc = nullptr;       // [rows_padded][dv_stride], out: unnormalised Σ p·v
+  float* row_max = nullptr;   // [rows_padded], out: running max in log2 units (−inf if none)
+  float* row_sum = nullptr;   // [rows_padded], out: Σ p (0 if the row saw no key)
+  float* alpha = nullptr;     // [rows_padded]
+  float* lane_max = nullptr;  // [rows_padded][kPanelWidth], per-lane row maxima of a block
 };
 
 // Computes acc, row_max, row_sum for one query block (see ForwardBlockArgs).

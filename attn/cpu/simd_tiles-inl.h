@@ -1,7 +1,10 @@
 // Register-tiled SIMD kernels of FlashAttention-2 on the CPU (Highway, compiled per target):
-//   ScoreTiles        S = Q·Kᵀ for a query tile against one packed key block (pack.hpp panels)
-//   SoftmaxUpdate     online softmax over one block of scores (SPEC §1, base-2 exponentials)
-//   AccumulateTiles   acc = acc·alpha + P·V, the rescale fused into the accumulator load
+//   ScoreTiles               S = Q·Kᵀ for a query tile against one packed key block (pack.hpp
+//                            panels), optionally with per-row lane maxima of S on the side
+//   SoftmaxAccumulateTiles   online softmax over one block of scores (SPEC §1, base-2
+//                            exponentials) fused with acc = acc·alpha + P·V: the exponentials
+//                            of a row tile are computed inside its first P·V tile, where the
+//                            out-of-order core hides them under the FMAs
 // Row tiles are kRowTile = 6 rows; callers pad the row count to a multiple of it (padded rows
 // are computed and ignored). Column tiles are up to kMaxTileVectors vectors wide: 4 with the 32
 // registers of AVX-512 (6×4 = 24 accumulators), 2 otherwise (6×2 = 12 of 16 registers).
@@ -35,10 +38,13 @@ constexpr size_t kMaxTileVectors = 2;
 
 // s[6][C·N] = q[6][dim] · (keys col0 .. col0+C·N of a packed key block)ᵀ.
 // q has row stride ldq, s row stride lds; block is [panels][dim][16] (pack.hpp).
+// lane_max, unless null, is [6][kPanelWidth]: lane c of row r becomes the maximum of lane c
+// over the row's vectors of this tile and, unless first_cols, its previous value.
 template <size_t C, class D>
 HWY_INLINE void ScoreTile(D d, const float* HWY_RESTRICT q, size_t ldq,
                           const float* HWY_RESTRICT block, size_t col0, size_t dim,
-                          float* HWY_RESTRICT s, size_t lds) {
+                          float* HWY_RESTRICT s, size_t lds, float* HWY_RESTRICT lane_max,
+                          bool first_cols) {
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
   const float* k[C];
@@ -69,61 +75,61 @@ HWY_INLINE void ScoreTile(D d, const float* HWY_RESTRICT q, size_t ldq,
     HWY_UNROLL(4)
     for (size_t c = 0; c < C; ++c) hn::Store(acc[r][c], d, s + r * lds + c * N);
   }
+  if (lane_max) {
+    HWY_UNROLL(6)
+    for (size_t r = 0; r < kRowTile; ++r) {
+      V m = acc[r][0];
+      HWY_UNROLL(4)
+      for (size_t c = 1; c < C; ++c) m = hn::Max(m, acc[r][c]);
+      float* HWY_RESTRICT lm = lane_max + r * kPanelWidth;
+      if (!first_cols) m = hn::Max(m, hn::Load(d, lm));
+      hn::Store(m, d, lm);
+    }
+  }
 }
 
 // s[rows][cols] = q[rows][dim] · Kᵀ of one packed key block; rows % 6 == 0, cols % 16 == 0.
 // Column tiles outermost so that a tile of K stays in L1 while every row tile streams it.
-template <class D>
+// span_of(r0) gives the columns [begin, end) that can hold visible pairs for the row tile at
+// r0; tiles of columns outside it are not computed but set to −inf. lane_max, unless null, is
+// [rows][kPanelWidth] and receives per-lane row maxima of s (the row maximum is the maximum
+// of its first Lanes(d) entries); it saves SoftmaxAccumulateTiles a pass over s, and requires
+// spans of all columns.
+template <class D, class SpanOf>
 HWY_INLINE void ScoreTiles(D d, const float* HWY_RESTRICT q, size_t ldq, size_t rows,
                            const float* HWY_RESTRICT block, size_t cols, size_t dim,
-                           float* HWY_RESTRICT s, size_t lds) {
+                           float* HWY_RESTRICT s, size_t lds, float* HWY_RESTRICT lane_max,
+                           const SpanOf& span_of) {
   const size_t N = hn::Lanes(d);
+  // Whether the row tile at r0 needs columns [col0, col0 + width); if not, sets them to −inf.
+  const auto needed = [&](size_t r0, size_t col0, size_t width) {
+    const auto span = span_of(r0);
+    if (size_t(span.begin) < col0 + width && col0 < size_t(span.end)) return true;
+    const auto neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
+    for (size_t r = r0; r < r0 + kRowTile; ++r)
+      for (size_t c = col0; c < col0 + width; c += N) hn::Store(neg_inf, d, s + r * lds + c);
+    return false;
+  };
   size_t col0 = 0;
   for (; col0 + kMaxTileVectors * N <= cols; col0 += kMaxTileVectors * N) {
-    for (size_t r0 = 0; r0 < rows; r0 += kRowTile)
-      ScoreTile<kMaxTileVectors>(d, q + r0 * ldq, ldq, block, col0, dim, s + r0 * lds + col0, lds);
+    for (size_t r0 = 0; r0 < rows; r0 += kRowTile) {
+      if (!needed(r0, col0, kMaxTileVectors * N)) continue;
+      ScoreTile<kMaxTileVectors>(d, q + r0 * ldq, ldq, block, col0, dim, s + r0 * lds + col0, lds,
+                                 lane_max ? lane_max + r0 * kPanelWidth : nullptr, col0 == 0);
+    }
   }
   for (; col0 < cols; col0 += N) {
-    for (size_t r0 = 0; r0 < rows; r0 += kRowTile)
-      ScoreTile<1>(d, q + r0 * ldq, ldq, block, col0, dim, s + r0 * lds + col0, lds);
-  }
-}
-
-// Online-softmax step for one block of scores (already in log2 units, masked entries −inf):
-// per row r, m' = max(m, rowmax s), alpha = 2^(m − m'), s ← p = 2^(s − m'),
-// l = l·alpha + rowsum p, m = m'. While a row has seen no visible key m' = −inf; it then uses
-// 0 as its reference so that p = 0 and alpha = 0 (never −inf − −inf = NaN).
-template <class D>
-HWY_INLINE void SoftmaxUpdate(D d, float* HWY_RESTRICT s, size_t lds, size_t rows, size_t cols,
-                              float* HWY_RESTRICT row_max, float* HWY_RESTRICT row_sum,
-                              float* HWY_RESTRICT alpha) {
-  using V = hn::Vec<D>;
-  const size_t N = hn::Lanes(d);
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  for (size_t r = 0; r < rows; ++r) {
-    float* HWY_RESTRICT row = s + r * lds;
-    V vmax = hn::Set(d, kNegInf);
-    for (size_t c = 0; c < cols; c += N) vmax = hn::Max(vmax, hn::Load(d, row + c));
-    const float block_max = hn::GetLane(hn::MaxOfLanes(d, vmax));
-    const float m_new = block_max > row_max[r] ? block_max : row_max[r];
-    const float m_ref = m_new == kNegInf ? 0.f : m_new;
-    const V vref = hn::Set(d, m_ref);
-    V vsum = hn::Zero(d);
-    for (size_t c = 0; c < cols; c += N) {
-      const V p = Exp2(d, hn::Sub(hn::Load(d, row + c), vref));
-      hn::Store(p, d, row + c);
-      vsum = hn::Add(vsum, p);
+    for (size_t r0 = 0; r0 < rows; r0 += kRowTile) {
+      if (!needed(r0, col0, N)) continue;
+      ScoreTile<1>(d, q + r0 * ldq, ldq, block, col0, dim, s + r0 * lds + col0, lds,
+                   lane_max ? lane_max + r0 * kPanelWidth : nullptr, col0 == 0);
     }
-    const float a = std::exp2(row_max[r] - m_ref);  // exp2(−inf) = 0 for a fresh row
-    alpha[r] = a;
-    row_sum[r] = row_sum[r] * a + hn::GetLane(hn::SumOfLanes(d, vsum));
-    row_max[r] = m_new;
   }
 }
 
-// acc[6][col0 : col0+C·N] = acc·alpha[r] + p[6][keys] · v[keys][col0 : col0+C·N].
+// acc[6][col0 : col0+C·N] = acc·alpha[r] + p[6][j0:j1] · v[j0:j1][col0 : col0+C·N].
 template <size_t C, class D>
-HWY_INLINE void AccumulateTile(D d, const float* HWY_RESTRICT p, size_t ldp, size_t keys,
+HWY_INLINE void AccumulateTile(D d, const float* HWY_RESTRICT p, size_t ldp, size_t j0, size_t j1,
                                const float* HWY_RESTRICT v, size_t ldv, size_t col0,
                                const float* HWY_RESTRICT alpha, float* HWY_RESTRICT acc,
                                size_t lda) {
@@ -137,8 +143,8 @@ HWY_INLINE void AccumulateTile(D d, const float* HWY_RESTRICT p, size_t ldp, siz
     for (size_t c = 0; c < C; ++c)
       a[r][c] = hn::Mul(hn::Load(d, acc + r * lda + col0 + c * N), scale);
   }
-  const float* HWY_RESTRICT vrow = v + col0;
-  for (size_t j = 0; j < keys; ++j, vrow += ldv) {
+  const float* HWY_RESTRICT vrow = v + j0 * ldv + col0;
+  for (size_t j = j0; j < j1; ++j, vrow += ldv) {
     V vv[C];
     HWY_UNROLL(4)
     for (size_t c = 0; c < C; ++c) vv[c] = hn::Load(d, vrow + c * N);
@@ -156,23 +162,129 @@ HWY_INLINE void AccumulateTile(D d, const float* HWY_RESTRICT p, size_t ldp, siz
   }
 }
 
-// acc[rows][dv] = acc·alpha + p[rows][keys] · v[keys][dv]; rows % 6 == 0, dv % 16 == 0.
-// Value-column tiles outermost so that a slice of V stays in L1 across the row tiles.
-template <class D>
-HWY_INLINE void AccumulateTiles(D d, const float* HWY_RESTRICT p, size_t ldp, size_t rows,
-                                size_t keys, const float* HWY_RESTRICT v, size_t ldv, size_t dv,
-                                const float* HWY_RESTRICT alpha, float* HWY_RESTRICT acc,
-                                size_t lda) {
+// The first value-column tile of a row tile, with the softmax of its scores fused in:
+// every N keys, p[r][j..j+N) = 2^(s − m_ref[r]) is computed (in place) and summed into
+// sums[r] just before the FMAs that consume it. Otherwise as AccumulateTile over keys
+// [j_begin, j_end); j_begin % N == 0.
+template <size_t C, class D>
+HWY_INLINE void SoftmaxAccumulateTile(D d, float* HWY_RESTRICT p, size_t ldp, size_t j_begin,
+                                      size_t j_end, const float* HWY_RESTRICT v, size_t ldv,
+                                      const float* HWY_RESTRICT alpha,
+                                      const float* HWY_RESTRICT m_ref, float* HWY_RESTRICT sums,
+                                      float* HWY_RESTRICT acc, size_t lda) {
+  using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
-  size_t col0 = 0;
+  V a[kRowTile][C];
+  HWY_UNROLL(6)
+  for (size_t r = 0; r < kRowTile; ++r) {
+    const V scale = hn::Set(d, alpha[r]);
+    HWY_UNROLL(4)
+    for (size_t c = 0; c < C; ++c) a[r][c] = hn::Mul(hn::Load(d, acc + r * lda + c * N), scale);
+  }
+  // Per-row lane sums of p, [6][N]; in memory, as the accumulators fill the registers.
+  HWY_ALIGN float lane_sums[kRowTile * kPanelWidth];
+  HWY_UNROLL(6)
+  for (size_t r = 0; r < kRowTile; ++r) hn::Store(hn::Zero(d), d, lane_sums + r * kPanelWidth);
+  for (size_t j0 = j_begin; j0 < j_end; j0 += N) {
+    HWY_UNROLL(6)
+    for (size_t r = 0; r < kRowTile; ++r) {
+      float* HWY_RESTRICT row = p + r * ldp + j0;
+      const V e = Exp2(d, hn::Sub(hn::Load(d, row), hn::Set(d, m_ref[r])));
+      hn::Store(e, d, row);
+      float* HWY_RESTRICT ls = lane_sums + r * kPanelWidth;
+      hn::Store(hn::Add(hn::Load(d, ls), e), d, ls);
+    }
+    const size_t j1 = j0 + N < j_end ? j0 + N : j_end;
+    const float* HWY_RESTRICT vrow = v + j0 * ldv;
+    for (size_t j = j0; j < j1; ++j, vrow += ldv) {
+      V vv[C];
+      HWY_UNROLL(4)
+      for (size_t c = 0; c < C; ++c) vv[c] = hn::Load(d, vrow + c * N);
+      HWY_UNROLL(6)
+      for (size_t r = 0; r < kRowTile; ++r) {
+        const V pb = hn::Set(d, p[r * ldp + j]);
+        HWY_UNROLL(4)
+        for (size_t c = 0; c < C; ++c) a[r][c] = hn::MulAdd(pb, vv[c], a[r][c]);
+      }
+    }
+  }
+  HWY_UNROLL(6)
+  for (size_t r = 0; r < kRowTile; ++r) {
+    HWY_UNROLL(4)
+    for (size_t c = 0; c < C; ++c) hn::Store(a[r][c], d, acc + r * lda + c * N);
+    sums[r] = hn::GetLane(hn::SumOfLanes(d, hn::Load(d, lane_sums + r * kPanelWidth)));
+  }
+}
+
+// Online-softmax step for one block of scores s[rows][cols] (already in log2 units, masked
+// and padded entries −inf) fused with acc[rows][dv] = acc·alpha + p[rows][keys] · v[keys][dv];
+// rows % 6 == 0, cols % 16 == 0, dv % 16 == 0, keys ≤ cols. Per row r: m' = max(m, rowmax s),
+// alpha = 2^(m − m'), s ← p = 2^(s − m'), l = l·alpha + rowsum p, m = m'. While a row has seen
+// no visible key m' = −inf; it then uses 0 as its reference so that p = 0 and alpha = 0 (never
+// −inf − −inf = NaN). lane_max, from ScoreTiles, gives the row maxima of s; when null (the
+// caller has masked s since) they are taken from s itself. span_of(r0), as for ScoreTiles
+// (end ≤ keys), limits the keys of the row tile at r0: p outside it is 0.
+// Value-column tiles outermost so that a slice of V stays in L1 across the row tiles.
+template <class D, class SpanOf>
+HWY_INLINE void SoftmaxAccumulateTiles(D d, float* HWY_RESTRICT s, size_t lds, size_t rows,
+                                       size_t cols, const float* HWY_RESTRICT lane_max,
+                                       const float* HWY_RESTRICT v, size_t ldv, size_t dv,
+                                       float* HWY_RESTRICT row_max, float* HWY_RESTRICT row_sum,
+                                       float* HWY_RESTRICT alpha, float* HWY_RESTRICT acc,
+                                       size_t lda, const SpanOf& span_of) {
+  using V = hn::Vec<D>;
+  const size_t N = hn::Lanes(d);
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  const bool wide = dv >= kMaxTileVectors * N;  // the first value-column tile is C = 4 (2)
+  for (size_t r0 = 0; r0 < rows; r0 += kRowTile) {
+    const auto span = span_of(r0);
+    const size_t j_begin = size_t(span.begin) / N * N, j_end = size_t(span.end);
+    float m_ref[kRowTile], sums[kRowTile];
+    // m_old − m_ref per row, then alpha = 2^(m_old − m_ref), a vector at a time; lanes beyond
+    // the row tile are padding.
+    HWY_ALIGN float shift[kPanelWidth] = {};
+    for (size_t r = 0; r < kRowTile; ++r) {
+      const size_t i = r0 + r;
+      V vmax;
+      if (lane_max) {
+        vmax = hn::Load(d, lane_max + i * kPanelWidth);
+      } else {
+        vmax = hn::Set(d, kNegInf);
+        for (size_t c = 0; c < cols; c += N) vmax = hn::Max(vmax, hn::Load(d, s + i * lds + c));
+      }
+      const float block_max = hn::GetLane(hn::MaxOfLanes(d, vmax));
+      const float m_new = block_max > row_max[i] ? block_max : row_max[i];
+      m_ref[r] = m_new == kNegInf ? 0.f : m_new;
+      shift[r] = row_max[i] - m_ref[r];  // −inf for a fresh row: alpha = 0
+      row_max[i] = m_new;
+    }
+    for (size_t r = 0; r < kRowTile; r += N)
+      hn::Store(Exp2(d, hn::Load(d, shift + r)), d, shift + r);
+    for (size_t r = 0; r < kRowTile; ++r) alpha[r0 + r] = shift[r];
+    if (wide) {
+      SoftmaxAccumulateTile<kMaxTileVectors>(d, s + r0 * lds, lds, j_begin, j_end, v, ldv,
+                                             alpha + r0, m_ref, sums, acc + r0 * lda, lda);
+    } else {
+      SoftmaxAccumulateTile<1>(d, s + r0 * lds, lds, j_begin, j_end, v, ldv, alpha + r0, m_ref,
+                               sums, acc + r0 * lda, lda);
+    }
+    for (size_t r = 0; r < kRowTile; ++r)
+      row_sum[r0 + r] = row_sum[r0 + r] * alpha[r0 + r] + sums[r];
+  }
+  size_t col0 = wide ? kMaxTileVectors * N : N;
   for (; col0 + kMaxTileVectors * N <= dv; col0 += kMaxTileVectors * N) {
-    for (size_t r0 = 0; r0 < rows; r0 += kRowTile)
-      AccumulateTile<kMaxTileVectors>(d, p + r0 * ldp, ldp, keys, v, ldv, col0, alpha + r0,
-                                      acc + r0 * lda, lda);
+    for (size_t r0 = 0; r0 < rows; r0 += kRowTile) {
+      const auto span = span_of(r0);
+      AccumulateTile<kMaxTileVectors>(d, s + r0 * lds, lds, size_t(span.begin), size_t(span.end), v,
+                                      ldv, col0, alpha + r0, acc + r0 * lda, lda);
+    }
   }
   for (; col0 < dv; col0 += N) {
-    for (size_t r0 = 0; r0 < rows; r0 += kRowTile)
-      AccumulateTile<1>(d, p + r0 * ldp, ldp, keys, v, ldv, col0, alpha + r0, acc + r0 * lda, lda);
+    for (size_t r0 = 0; r0 < rows; r0 += kRowTile) {
+      const auto span = span_of(r0);
+      AccumulateTile<1>(d, s + r0 * lds, lds, size_t(span.begin), size_t(span.end), v, ldv, col0,
+                        alpha + r0, acc + r0 * lda, lda);
+    }
   }
 }
 
