@@ -3,8 +3,10 @@
 // --max-context finds the longest trainable sequence, --crossover gives the TP-vs-SP threshold.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <optional>
 #include <string>
 
+#include "cli_parse.hpp"
 #include "commands.hpp"
 #include "longctx/core/error.hpp"
 #include "longctx/plan/report.hpp"
@@ -104,14 +106,7 @@ int cmd_plan(int argc, char** argv) {
                "longctx plan"};
   PlanFlags f;
   add_flags(app, f);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);  // prints the message naming the flag
-    return 2;
-  }
+  if (std::optional<int> rc = parse_command_line(app, "plan", argc, argv)) return *rc;
   check_hardware(f);
   const plan::ModelConfig model = plan::resolve_model(f.model);
   plan::Workload w;

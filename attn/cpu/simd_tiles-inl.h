@@ -127,39 +127,62 @@ HWY_INLINE void ScoreTiles(D d, const float* HWY_RESTRICT q, size_t ldq, size_t 
   }
 }
 
+// Loads the accumulators acc[6][C·N] into registers, rescaled by alpha[r] (the online-softmax
+// correction exp2(m_old − m_new) fused into the load).
+template <size_t C, class D>
+HWY_INLINE void LoadScaledAccumulators(D d, const float* HWY_RESTRICT acc, size_t lda,
+                                       const float* HWY_RESTRICT alpha,
+                                       hn::Vec<D> (&a)[kRowTile][C]) {
+  const size_t N = hn::Lanes(d);
+  HWY_UNROLL(6)
+  for (size_t r = 0; r < kRowTile; ++r) {
+    const hn::Vec<D> scale = hn::Set(d, alpha[r]);
+    HWY_UNROLL(4)
+    for (size_t c = 0; c < C; ++c) a[r][c] = hn::Mul(hn::Load(d, acc + r * lda + c * N), scale);
+  }
+}
+
+// a[6][C·N] += p[6][j0:j1] · v[j0:j1][C·N]: one rank-1 update per key, P broadcast per row.
+template <size_t C, class D>
+HWY_INLINE void AccumulateKeys(D d, const float* HWY_RESTRICT p, size_t ldp, size_t j0, size_t j1,
+                               const float* HWY_RESTRICT v, size_t ldv,
+                               hn::Vec<D> (&a)[kRowTile][C]) {
+  const size_t N = hn::Lanes(d);
+  const float* HWY_RESTRICT vrow = v + j0 * ldv;
+  for (size_t j = j0; j < j1; ++j, vrow += ldv) {
+    hn::Vec<D> vv[C];
+    HWY_UNROLL(4)
+    for (size_t c = 0; c < C; ++c) vv[c] = hn::Load(d, vrow + c * N);
+    HWY_UNROLL(6)
+    for (size_t r = 0; r < kRowTile; ++r) {
+      const hn::Vec<D> pb = hn::Set(d, p[r * ldp + j]);
+      HWY_UNROLL(4)
+      for (size_t c = 0; c < C; ++c) a[r][c] = hn::MulAdd(pb, vv[c], a[r][c]);
+    }
+  }
+}
+
+template <size_t C, class D>
+HWY_INLINE void StoreAccumulators(D d, hn::Vec<D> (&a)[kRowTile][C], float* HWY_RESTRICT acc,
+                                  size_t lda) {
+  const size_t N = hn::Lanes(d);
+  HWY_UNROLL(6)
+  for (size_t r = 0; r < kRowTile; ++r) {
+    HWY_UNROLL(4)
+    for (size_t c = 0; c < C; ++c) hn::Store(a[r][c], d, acc + r * lda + c * N);
+  }
+}
+
 // acc[6][col0 : col0+C·N] = acc·alpha[r] + p[6][j0:j1] · v[j0:j1][col0 : col0+C·N].
 template <size_t C, class D>
 HWY_INLINE void AccumulateTile(D d, const float* HWY_RESTRICT p, size_t ldp, size_t j0, size_t j1,
                                const float* HWY_RESTRICT v, size_t ldv, size_t col0,
                                const float* HWY_RESTRICT alpha, float* HWY_RESTRICT acc,
                                size_t lda) {
-  using V = hn::Vec<D>;
-  const size_t N = hn::Lanes(d);
-  V a[kRowTile][C];
-  HWY_UNROLL(6)
-  for (size_t r = 0; r < kRowTile; ++r) {
-    const V scale = hn::Set(d, alpha[r]);
-    HWY_UNROLL(4)
-    for (size_t c = 0; c < C; ++c)
-      a[r][c] = hn::Mul(hn::Load(d, acc + r * lda + col0 + c * N), scale);
-  }
-  const float* HWY_RESTRICT vrow = v + j0 * ldv + col0;
-  for (size_t j = j0; j < j1; ++j, vrow += ldv) {
-    V vv[C];
-    HWY_UNROLL(4)
-    for (size_t c = 0; c < C; ++c) vv[c] = hn::Load(d, vrow + c * N);
-    HWY_UNROLL(6)
-    for (size_t r = 0; r < kRowTile; ++r) {
-      const V pb = hn::Set(d, p[r * ldp + j]);
-      HWY_UNROLL(4)
-      for (size_t c = 0; c < C; ++c) a[r][c] = hn::MulAdd(pb, vv[c], a[r][c]);
-    }
-  }
-  HWY_UNROLL(6)
-  for (size_t r = 0; r < kRowTile; ++r) {
-    HWY_UNROLL(4)
-    for (size_t c = 0; c < C; ++c) hn::Store(a[r][c], d, acc + r * lda + col0 + c * N);
-  }
+  hn::Vec<D> a[kRowTile][C];
+  LoadScaledAccumulators<C>(d, acc + col0, lda, alpha, a);
+  AccumulateKeys<C>(d, p, ldp, j0, j1, v + col0, ldv, a);
+  StoreAccumulators<C>(d, a, acc + col0, lda);
 }
 
 // The first value-column tile of a row tile, with the softmax of its scores fused in:
@@ -175,12 +198,7 @@ HWY_INLINE void SoftmaxAccumulateTile(D d, float* HWY_RESTRICT p, size_t ldp, si
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
   V a[kRowTile][C];
-  HWY_UNROLL(6)
-  for (size_t r = 0; r < kRowTile; ++r) {
-    const V scale = hn::Set(d, alpha[r]);
-    HWY_UNROLL(4)
-    for (size_t c = 0; c < C; ++c) a[r][c] = hn::Mul(hn::Load(d, acc + r * lda + c * N), scale);
-  }
+  LoadScaledAccumulators<C>(d, acc, lda, alpha, a);
   // Per-row lane sums of p, [6][N]; in memory, as the accumulators fill the registers.
   HWY_ALIGN float lane_sums[kRowTile * kPanelWidth];
   HWY_UNROLL(6)
@@ -195,25 +213,12 @@ HWY_INLINE void SoftmaxAccumulateTile(D d, float* HWY_RESTRICT p, size_t ldp, si
       hn::Store(hn::Add(hn::Load(d, ls), e), d, ls);
     }
     const size_t j1 = j0 + N < j_end ? j0 + N : j_end;
-    const float* HWY_RESTRICT vrow = v + j0 * ldv;
-    for (size_t j = j0; j < j1; ++j, vrow += ldv) {
-      V vv[C];
-      HWY_UNROLL(4)
-      for (size_t c = 0; c < C; ++c) vv[c] = hn::Load(d, vrow + c * N);
-      HWY_UNROLL(6)
-      for (size_t r = 0; r < kRowTile; ++r) {
-        const V pb = hn::Set(d, p[r * ldp + j]);
-        HWY_UNROLL(4)
-        for (size_t c = 0; c < C; ++c) a[r][c] = hn::MulAdd(pb, vv[c], a[r][c]);
-      }
-    }
+    AccumulateKeys<C>(d, p, ldp, j0, j1, v, ldv, a);
   }
+  StoreAccumulators<C>(d, a, acc, lda);
   HWY_UNROLL(6)
-  for (size_t r = 0; r < kRowTile; ++r) {
-    HWY_UNROLL(4)
-    for (size_t c = 0; c < C; ++c) hn::Store(a[r][c], d, acc + r * lda + c * N);
+  for (size_t r = 0; r < kRowTile; ++r)
     sums[r] = hn::GetLane(hn::SumOfLanes(d, hn::Load(d, lane_sums + r * kPanelWidth)));
-  }
 }
 
 // Online-softmax step for one block of scores s[rows][cols] (already in log2 units, masked
