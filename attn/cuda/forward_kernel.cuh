@@ -1,0 +1,261 @@
+// FlashAttention-2 forward on tensor cores (mma.sync m16n8k16, fp32 accumulators).
+//
+// One CTA computes a block of kBQ query rows of one (batch, head): the Q tile stays in shared
+// memory, K/V tiles of kBK rows stream through a two-stage cp.async pipeline, every warp owns
+// 16·kMT query rows and keeps its scores S, its running max / sum and its output accumulator in
+// registers. Scores are kept in base 2 (scale·log2 e folded in) so each exponential is one ex2.
+// Empty tiles are never visited; full tiles skip the mask predicate (see tile_schedule.cuh).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "device_primitives.cuh"
+#include "kernel_params.hpp"
+#include "tile_schedule.cuh"
+
+namespace longctx::cuda {
+
+template <int D>
+struct ForwardShape {
+  // 8 warps of 16 query rows: 208 registers at D = 128 without spills (two m16 tiles per warp
+  // would halve shared-memory reads of K and V but spill at D = 128).
+  static constexpr int kWarps = 8;
+  static constexpr int kMT = 1;  // m16 tiles per warp
+  static constexpr int kBQ = kWarps * 16 * kMT;
+  static constexpr int kBK = 64;
+  static constexpr int kThreads = kWarps * 32;
+  template <typename T>
+  static constexpr int smem_bytes() {
+    return (kBQ * D + 4 * kBK * D) * int(sizeof(T));  // Q + two stages of K and V
+  }
+};
+
+namespace dev {
+
+// Copies rows [r0, r0 + rows) of a strided [rows, D] matrix into a swizzled shared tile;
+// rows at or past `limit` are zero-filled.
+template <typename T, int D, int kThreads>
+__device__ __forceinline__ void load_tile_async(T* dst, const T* base, int64_t row_stride,
+                                                int64_t r0, int rows, int64_t limit) {
+  constexpr int kChunks = D / 8;
+  for (int c = threadIdx.x; c < rows * kChunks; c += kThreads) {
+    const int r = c / kChunks, ch = c % kChunks;
+    const int64_t gr = r0 + r;
+    const bool valid = gr < limit;
+    const T* src = base + (valid ? gr : 0) * row_stride + ch * 8;
+    cp_async_16(smem_addr(dst + swizzled<D>(r, ch * 8)), src, valid);
+  }
+}
+
+}  // namespace dev
+
+template <typename T, int D>
+__global__ void __launch_bounds__(ForwardShape<D>::kThreads)
+    forward_kernel(const ForwardParams p) {
+  using Shape = ForwardShape<D>;
+  constexpr int kBQ = Shape::kBQ, kBK = Shape::kBK, kMT = Shape::kMT, kThreads = Shape::kThreads;
+  constexpr int kNT = kBK / 8;  // n-tiles of the score block
+  constexpr int kDT = D / 8;    // n-tiles of the output block
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  T* s_q = reinterpret_cast<T*>(smem_raw);  // [kBQ][D]
+  T* s_k = s_q + kBQ * D;                   // [2][kBK][D]
+  T* s_v = s_k + 2 * kBK * D;               // [2][kBK][D]
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int g = lane >> 2, t = lane & 3;
+  const int64_t qb = int64_t(gridDim.x) - 1 - blockIdx.x;  // late (heavier causal) blocks first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const int kvh = h / (p.heads / p.kv_heads);
+  const DeviceMask& mk = p.mask;
+  const int64_t q0 = qb * kBQ;
+
+  const T* q_base = static_cast<const T*>(p.q) + b * p.q_stride[0] + h * p.q_stride[2];
+  const T* k_base = static_cast<const T*>(p.k) + b * p.k_stride[0] + kvh * p.k_stride[2];
+  const T* v_base = static_cast<const T*>(p.v) + b * p.v_stride[0] + kvh * p.v_stride[2];
+
+  dev::TileCursor cursor;
+  cursor.init(p.tiles, mk, b, qb, /*outer_is_query=*/true);
+
+  dev::load_tile_async<T, D, kThreads>(s_q, q_base, p.q_stride[1], q0, kBQ, mk.n);
+  if (cursor.begin < cursor.end) {
+    int64_t kb;
+    uint8_t kind;
+    cursor.at(p.tiles, mk, qb, cursor.begin, true, kb, kind);
+    dev::load_tile_async<T, D, kThreads>(s_k, k_base, p.k_stride[1], kb * kBK, kBK, mk.m);
+    dev::load_tile_async<T, D, kThreads>(s_v, v_base, p.v_stride[1], kb * kBK, kBK, mk.m);
+  }
+  dev::cp_async_commit();
+
+  float acc[kMT][kDT][4];  // output rows of this warp × D
+  float row_max[kMT][2], row_sum[kMT][2];
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+    for (int dt = 0; dt < kDT; ++dt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) acc[mt][dt][c] = 0.f;
+    row_max[mt][0] = row_max[mt][1] = -INFINITY;
+    row_sum[mt][0] = row_sum[mt][1] = 0.f;
+  }
+  const int warp_row0 = warp * 16 * kMT;
+
+  for (int64_t it = cursor.begin; it < cursor.end; ++it) {
+    const int stage = int((it - cursor.begin) & 1);
+    int64_t kb;
+    uint8_t kind;
+    cursor.at(p.tiles, mk, qb, it, true, kb, kind);
+    if (it + 1 < cursor.end) {  // prefetch the next K/V tile into the other stage
+      int64_t kb_next;
+      uint8_t kind_next;
+      cursor.at(p.tiles, mk, qb, it + 1, true, kb_next, kind_next);
+      dev::load_tile_async<T, D, kThreads>(s_k + (stage ^ 1) * kBK * D, k_base, p.k_stride[1],
+                                           kb_next * kBK, kBK, mk.m);
+      dev::load_tile_async<T, D, kThreads>(s_v + (stage ^ 1) * kBK * D, v_base, p.v_stride[1],
+                                           kb_next * kBK, kBK, mk.m);
+    }
+    dev::cp_async_commit();
+    dev::cp_async_wait<1>();
+    __syncthreads();
+    const T* k_tile = s_k + stage * kBK * D;
+    const T* v_tile = s_v + stage * kBK * D;
+
+    // S = Q·Kᵀ for this warp's rows: [16·kMT, kBK].
+    float s[kMT][kNT][4];
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) s[mt][nt][c] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t a[kMT][4];
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+        dev::ldmatrix_x4(a[mt], dev::smem_addr(s_q + dev::swizzled<D>(
+                                                   warp_row0 + mt * 16 + (lane & 15),
+                                                   kk * 16 + (lane >> 4) * 8)));
+#pragma unroll
+      for (int nt = 0; nt < kNT; nt += 2) {
+        uint32_t bf[4];
+        dev::ldmatrix_x4(bf, dev::smem_addr(k_tile + dev::swizzled<D>(
+                                                         nt * 8 + (lane & 7) + ((lane >> 4) << 3),
+                                                         kk * 16 + ((lane >> 3) & 1) * 8)));
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt) {
+          dev::mma_16816<T>(s[mt][nt], a[mt], bf[0], bf[1]);
+          dev::mma_16816<T>(s[mt][nt + 1], a[mt], bf[2], bf[3]);
+        }
+      }
+    }
+
+    // Mask (partial or ragged tiles only), online softmax, P packed into A fragments.
+    const int64_t k0 = kb * kBK;
+    const bool need_mask = kind == kTilePartial || k0 + kBK > mk.m;
+    uint32_t pa[kMT][kBK / 16][4];
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int64_t i = q0 + warp_row0 + mt * 16 + g + 8 * r;
+        float mx = row_max[mt][r];
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            float x = s[mt][nt][2 * r + c] * p.scale_log2;
+            if (need_mask) {
+              const int64_t j = k0 + nt * 8 + 2 * t + c;
+              if (i >= mk.n || j >= mk.m || !mk.visible(b, i, j)) x = -INFINITY;
+            }
+            s[mt][nt][2 * r + c] = x;
+            mx = fmaxf(mx, x);
+          }
+        mx = dev::quad_max(mx);
+        const float m_use = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
+        const float correction = dev::fast_exp2(row_max[mt][r] - m_use);
+        row_max[mt][r] = mx;
+        float sum = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            const float e = dev::fast_exp2(s[mt][nt][2 * r + c] - m_use);
+            s[mt][nt][2 * r + c] = e;
+            sum += e;
+          }
+        row_sum[mt][r] = row_sum[mt][r] * correction + sum;
+#pragma unroll
+        for (int dt = 0; dt < kDT; ++dt) {
+          acc[mt][dt][2 * r] *= correction;
+          acc[mt][dt][2 * r + 1] *= correction;
+        }
+      }
+#pragma unroll
+      for (int kk = 0; kk < kBK / 16; ++kk) {
+        pa[mt][kk][0] = dev::Elem<T>::pack(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        pa[mt][kk][1] = dev::Elem<T>::pack(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        pa[mt][kk][2] = dev::Elem<T>::pack(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        pa[mt][kk][3] = dev::Elem<T>::pack(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+      }
+    }
+
+    // O += P·V.
+#pragma unroll
+    for (int kk = 0; kk < kBK / 16; ++kk) {
+#pragma unroll
+      for (int dt = 0; dt < kDT; dt += 2) {
+        uint32_t bf[4];
+        dev::ldmatrix_x4_trans(bf, dev::smem_addr(v_tile + dev::swizzled<D>(
+                                                               kk * 16 + (lane & 15),
+                                                               dt * 8 + (lane >> 4) * 8)));
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt) {
+          dev::mma_16816<T>(acc[mt][dt], pa[mt][kk], bf[0], bf[1]);
+          dev::mma_16816<T>(acc[mt][dt + 1], pa[mt][kk], bf[2], bf[3]);
+        }
+      }
+    }
+    __syncthreads();  // the next prefetch overwrites this stage
+  }
+  dev::cp_async_wait<0>();
+
+  // Epilogue: O = acc / l, LSE = (m + log2 l)·ln 2; rows that saw no key get O = 0, LSE = −inf.
+  T* out_base = static_cast<T*>(p.out) + b * p.out_stride[0] + h * p.out_stride[2];
+  float* lse_base = p.lse + b * p.lse_stride[0] + h * p.lse_stride[1];
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int64_t i = q0 + warp_row0 + mt * 16 + g + 8 * r;
+      const float l = dev::quad_sum(row_sum[mt][r]);
+      if (i >= mk.n) continue;
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      T* row = out_base + i * p.out_stride[1];
+#pragma unroll
+      for (int dt = 0; dt < kDT; ++dt)
+        *reinterpret_cast<uint32_t*>(row + dt * 8 + 2 * t) =
+            dev::Elem<T>::pack(acc[mt][dt][2 * r] * inv, acc[mt][dt][2 * r + 1] * inv);
+      if (t == 0)
+        lse_base[i * p.lse_stride[2]] =
+            l > 0.f ? (row_max[mt][r] + log2f(l)) * 0.69314718055994531f : -INFINITY;
+    }
+}
+
+// Host-side launch of one (dtype, head dim) instantiation.
+template <typename T, int D>
+cudaError_t launch_forward(const ForwardParams& p, cudaStream_t stream) {
+  using Shape = ForwardShape<D>;
+  constexpr int smem = Shape::template smem_bytes<T>();
+  cudaError_t err = cudaFuncSetAttribute(forward_kernel<T, D>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (err != cudaSuccess) return err;
+  const dim3 grid(unsigned(p.tiles.outer_blocks), unsigned(p.heads), unsigned(p.batch));
+  forward_kernel<T, D><<<grid, Shape::kThreads, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace longctx::cuda

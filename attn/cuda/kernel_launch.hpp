@@ -1,0 +1,32 @@
+// Host-visible entry points of the compiled kernels, one instantiation per (dtype, head dim):
+// forward_{bf16,f16}_d{64,128}.cu and backward_{bf16,f16}_d{64,128}.cu keep builds parallel.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernel_params.hpp"
+
+namespace longctx::cuda {
+
+enum class KernelDType : uint8_t { bf16, f16 };
+
+// Block sizes of the kernels (the tile lists must be built with them).
+struct KernelBlocks {
+  int fwd_q, fwd_k;  // forward: query rows per CTA, key rows per step
+  int bwd_k, bwd_q;  // backward: key rows per CTA, query rows per step
+};
+KernelBlocks kernel_blocks(int head_dim);
+
+// True when the head dim has compiled kernels (64 and 128).
+bool head_dim_supported(int head_dim);
+
+cudaError_t launch_forward(KernelDType dtype, int head_dim, const ForwardParams& p,
+                           cudaStream_t stream);
+cudaError_t launch_backward(KernelDType dtype, int head_dim, const BackwardParams& p,
+                            const ForwardOutputs& fo, const float* lse,
+                            const int64_t (&lse_stride)[3], void* dq,
+                            const int64_t (&dq_stride)[3], cudaStream_t stream);
+
+}  // namespace longctx::cuda
