@@ -49,7 +49,9 @@ class DeviceCopy {
 
 }  // namespace
 
-bool cuda_device_present() { return cuda::device_available(); }
+bool cuda_device_present() {
+  return cuda::device_available();
+}
 
 ForwardResult device_forward(const TensorView& q, const TensorView& k, const TensorView& v,
                              const AttentionSpec& spec, const AttentionOptions& options) {
@@ -63,9 +65,8 @@ ForwardResult device_forward(const TensorView& q, const TensorView& k, const Ten
 }
 
 BackwardResult device_backward(const TensorView& q, const TensorView& k, const TensorView& v,
-                               const TensorView& out, const TensorView& lse,
-                               const TensorView& dout, const AttentionSpec& spec,
-                               const AttentionOptions& options) {
+                               const TensorView& out, const TensorView& lse, const TensorView& dout,
+                               const AttentionSpec& spec, const AttentionOptions& options) {
   BackwardResult r{Tensor(q.dtype, {q.dim(0), q.dim(1), q.dim(2), q.dim(3)}),
                    Tensor(q.dtype, {k.dim(0), k.dim(1), k.dim(2), k.dim(3)}),
                    Tensor(q.dtype, {v.dim(0), v.dim(1), v.dim(2), v.dim(3)})};

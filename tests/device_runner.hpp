@@ -14,8 +14,7 @@ bool cuda_device_present();
 ForwardResult device_forward(const TensorView& q, const TensorView& k, const TensorView& v,
                              const AttentionSpec& spec, const AttentionOptions& options);
 BackwardResult device_backward(const TensorView& q, const TensorView& k, const TensorView& v,
-                               const TensorView& out, const TensorView& lse,
-                               const TensorView& dout, const AttentionSpec& spec,
-                               const AttentionOptions& options);
+                               const TensorView& out, const TensorView& lse, const TensorView& dout,
+                               const AttentionSpec& spec, const AttentionOptions& options);
 
 }  // namespace longctx::test

@@ -38,8 +38,8 @@ std::vector<AttentionCase> gpu_cases() {
   cs.push_back(gpu_case("causal d128 bf16 decode N=1", bf, 128, 1, 1000, 4, 1, MaskKind::causal));
   cs.push_back(gpu_case("causal d64 bf16 N>M", bf, 64, 300, 97, 2, 1, MaskKind::causal));
   {
-    AttentionCase c = gpu_case("causal window(64,0) d64 bf16", bf, 64, 1000, 1000, 2, 1,
-                               MaskKind::causal);
+    AttentionCase c =
+        gpu_case("causal window(64,0) d64 bf16", bf, 64, 1000, 1000, 2, 1, MaskKind::causal);
     c.window = Window{64, 0};
     cs.push_back(c);
   }
@@ -49,54 +49,54 @@ std::vector<AttentionCase> gpu_cases() {
     cs.push_back(c);
   }
   {
-    AttentionCase c = gpu_case("documents causal d64 bf16 B=2", bf, 64, 577, 577, 2, 1,
-                               MaskKind::causal);
+    AttentionCase c =
+        gpu_case("documents causal d64 bf16 B=2", bf, 64, 577, 577, 2, 1, MaskKind::causal);
     c.batch = 2;
     c.docs = Docs::packed;
     cs.push_back(c);
   }
   {
-    AttentionCase c = gpu_case("documents with empty rows d64 f16", hf, 64, 131, 131, 2, 2,
-                               MaskKind::full);
+    AttentionCase c =
+        gpu_case("documents with empty rows d64 f16", hf, 64, 131, 131, 2, 2, MaskKind::full);
     c.docs = Docs::mismatched;
     cs.push_back(c);
   }
   {
-    AttentionCase c = gpu_case("zigzag positions causal d128 bf16", bf, 128, 300, 600, 2, 1,
-                               MaskKind::causal);
+    AttentionCase c =
+        gpu_case("zigzag positions causal d128 bf16", bf, 128, 300, 600, 2, 1, MaskKind::causal);
     c.positions = PositionMode::zigzag;
     cs.push_back(c);
   }
   {
-    AttentionCase c = gpu_case("random positions causal d64 bf16", bf, 64, 97, 131, 2, 1,
-                               MaskKind::causal);
+    AttentionCase c =
+        gpu_case("random positions causal d64 bf16", bf, 64, 97, 131, 2, 1, MaskKind::causal);
     c.positions = PositionMode::random;
     cs.push_back(c);
   }
   {
-    AttentionCase c = gpu_case("offsets causal d128 bf16", bf, 128, 200, 700, 2, 2,
-                               MaskKind::causal);
+    AttentionCase c =
+        gpu_case("offsets causal d128 bf16", bf, 128, 200, 700, 2, 2, MaskKind::causal);
     c.positions = PositionMode::offsets;
     c.q_offset = 1000;
     c.k_offset = 500;
     cs.push_back(c);
   }
   {
-    AttentionCase c = gpu_case("bhnd causal d128 bf16 B=2 GQA 4", bf, 128, 513, 513, 4, 1,
-                               MaskKind::causal);
+    AttentionCase c =
+        gpu_case("bhnd causal d128 bf16 B=2 GQA 4", bf, 128, 513, 513, 4, 1, MaskKind::causal);
     c.batch = 2;
     c.heads_major = true;
     cs.push_back(c);
   }
   {
-    AttentionCase c = gpu_case("large logits full d64 bf16", bf, 64, 129, 129, 2, 1,
-                               MaskKind::full);
+    AttentionCase c =
+        gpu_case("large logits full d64 bf16", bf, 64, 129, 129, 2, 1, MaskKind::full);
     c.input_stddev = 3.f;
     cs.push_back(c);
   }
   {
-    AttentionCase c = gpu_case("local-global window(32,0) + 5 global d64 bf16", bf, 64, 517, 517,
-                               2, 1, MaskKind::causal);
+    AttentionCase c = gpu_case("local-global window(32,0) + 5 global d64 bf16", bf, 64, 517, 517, 2,
+                               1, MaskKind::causal);
     c.window = Window{32, 0};
     c.customize_spec = [](AttentionSpec& s) { s.global_tokens = 5; };
     cs.push_back(c);
@@ -115,7 +115,9 @@ class CudaAttention : public ::testing::TestWithParam<AttentionCase> {
   }
 };
 
-TEST_P(CudaAttention, MatchesOracle) { check_attention_case(GetParam()); }
+TEST_P(CudaAttention, MatchesOracle) {
+  check_attention_case(GetParam());
+}
 
 INSTANTIATE_TEST_SUITE_P(Cases, CudaAttention, ::testing::ValuesIn(gpu_cases()),
                          [](const ::testing::TestParamInfo<AttentionCase>& info) {
@@ -127,8 +129,8 @@ TEST(CudaAttentionVsCpu, CausalGqaForwardAndBackward) {
   if (!cuda_device_present()) GTEST_SKIP() << "no CUDA device";
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE(seed_note(seed));
-  AttentionCase c = gpu_case("vs cpu", DType::bf16, 128, sized(421), sized(421), 4, 2,
-                             MaskKind::causal);
+  AttentionCase c =
+      gpu_case("vs cpu", DType::bf16, 128, sized(421), sized(421), 4, 2, MaskKind::causal);
   AttentionInputs in(c, seed);
   AttentionOptions cpu;
   const ForwardResult g = device_forward(in.q.view, in.k.view, in.v.view, in.spec, c.options);
@@ -138,8 +140,8 @@ TEST(CudaAttentionVsCpu, CausalGqaForwardAndBackward) {
   EXPECT_TRUE(lse_close(to_f64(g.lse), to_f64(h.lse), 1e-3));
   const BackwardResult gb = device_backward(in.q.view, in.k.view, in.v.view, h.out, h.lse,
                                             in.dout.view, in.spec, c.options);
-  const BackwardResult hb = attention_backward(in.q.view, in.k.view, in.v.view, h.out, h.lse,
-                                               in.dout.view, in.spec, cpu);
+  const BackwardResult hb =
+      attention_backward(in.q.view, in.k.view, in.v.view, h.out, h.lse, in.dout.view, in.spec, cpu);
   EXPECT_TRUE(rows_close(to_f64(gb.dq), to_f64(hb.dq), c.dim, 2 * tol, "dq vs cpu"));
   EXPECT_TRUE(rows_close(to_f64(gb.dk), to_f64(hb.dk), c.dim, 2 * tol, "dk vs cpu"));
   EXPECT_TRUE(rows_close(to_f64(gb.dv), to_f64(hb.dv), c.dim, 2 * tol, "dv vs cpu"));

@@ -56,17 +56,14 @@ TEST(CudaErrors, AllocatingFormNeedsDeviceBuffers) {
 
 TEST(CudaErrors, Float32IsNotSupported) {
   Tensor q(DType::f32, {1, 8, 1, 64}), out(DType::f32, {1, 8, 1, 64}), lse(DType::f32, {1, 1, 8});
-  expect_argument_error(
-      [&] { attention_forward(q, q, q, AttentionSpec{}, out, lse, on_cuda()); },
-      {"argument 'q'", "bf16 or f16"});
+  expect_argument_error([&] { attention_forward(q, q, q, AttentionSpec{}, out, lse, on_cuda()); },
+                        {"argument 'q'", "bf16 or f16"});
 }
 
 TEST(CudaErrors, HostPointersAreRejected) {
-  Tensor q(DType::bf16, {1, 8, 1, 64}), out(DType::bf16, {1, 8, 1, 64}),
-      lse(DType::f32, {1, 1, 8});
-  expect_argument_error(
-      [&] { attention_forward(q, q, q, AttentionSpec{}, out, lse, on_cuda()); },
-      {"argument 'q'", "device memory"});
+  Tensor q(DType::bf16, {1, 8, 1, 64}), out(DType::bf16, {1, 8, 1, 64}), lse(DType::f32, {1, 1, 8});
+  expect_argument_error([&] { attention_forward(q, q, q, AttentionSpec{}, out, lse, on_cuda()); },
+                        {"argument 'q'", "device memory"});
 }
 
 TEST(CudaErrors, UnsupportedHeadDim) {
@@ -75,7 +72,9 @@ TEST(CudaErrors, UnsupportedHeadDim) {
   DeviceTensor lse(DType::f32, 1, 1, 1, 8);
   TensorView lse3 = TensorView::contiguous(lse.view.data, DType::f32, {1, 1, 8});
   expect_argument_error(
-      [&] { attention_forward(q.view, q.view, q.view, AttentionSpec{}, out.view, lse3, on_cuda()); },
+      [&] {
+        attention_forward(q.view, q.view, q.view, AttentionSpec{}, out.view, lse3, on_cuda());
+      },
       {"argument 'q'", "64 or 128", "D = 96"});
 }
 
@@ -87,7 +86,9 @@ TEST(CudaErrors, MisalignedRows) {
   TensorView shifted = q.view;
   shifted.data = static_cast<char*>(shifted.data) + 2;  // one bf16 element off
   expect_argument_error(
-      [&] { attention_forward(shifted, q.view, q.view, AttentionSpec{}, out.view, lse3, on_cuda()); },
+      [&] {
+        attention_forward(shifted, q.view, q.view, AttentionSpec{}, out.view, lse3, on_cuda());
+      },
       {"argument 'q'", "16-byte aligned"});
 }
 
@@ -98,7 +99,9 @@ TEST(CudaErrors, ValueDimMustEqualHeadDim) {
   DeviceTensor lse(DType::f32, 1, 1, 1, 8);
   TensorView lse3 = TensorView::contiguous(lse.view.data, DType::f32, {1, 1, 8});
   expect_argument_error(
-      [&] { attention_forward(q.view, q.view, v.view, AttentionSpec{}, out.view, lse3, on_cuda()); },
+      [&] {
+        attention_forward(q.view, q.view, v.view, AttentionSpec{}, out.view, lse3, on_cuda());
+      },
       {"argument 'v'", "DV = D"});
 }
 

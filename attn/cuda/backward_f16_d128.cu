@@ -3,6 +3,6 @@
 
 namespace longctx::cuda {
 template cudaError_t launch_backward<__half, 128>(const BackwardParams&, const ForwardOutputs&,
-                                                 const float*, const int64_t (&)[3], void*,
-                                                 const int64_t (&)[3], cudaStream_t);
+                                                  const float*, const int64_t (&)[3], void*,
+                                                  const int64_t (&)[3], cudaStream_t);
 }  // namespace longctx::cuda

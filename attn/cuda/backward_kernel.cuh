@@ -56,11 +56,11 @@ __global__ void __launch_bounds__(BackwardShape<D>::kThreads)
   constexpr int kDT = D / 8;
   static_assert(Shape::kWarps == 8 && kBQ == 64, "the dQ product splits 8 warps as 4 × 2");
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  T* s_k = reinterpret_cast<T*>(smem_raw);  // [kBK][D]
-  T* s_v = s_k + kBK * D;                   // [kBK][D]
-  T* s_q = s_v + kBK * D;                   // [2][kBQ][D]
-  T* s_do = s_q + 2 * kBQ * D;              // [2][kBQ][D]
-  T* s_ds = s_do + 2 * kBQ * D;             // [kBK][kBQ]  dSᵀ
+  T* s_k = reinterpret_cast<T*>(smem_raw);                    // [kBK][D]
+  T* s_v = s_k + kBK * D;                                     // [kBK][D]
+  T* s_q = s_v + kBK * D;                                     // [2][kBQ][D]
+  T* s_do = s_q + 2 * kBQ * D;                                // [2][kBQ][D]
+  T* s_ds = s_do + 2 * kBQ * D;                               // [kBK][kBQ]  dSᵀ
   float* s_lse = reinterpret_cast<float*>(s_ds + kBK * kBQ);  // [2][kBQ]
   float* s_delta = s_lse + 2 * kBQ;                           // [2][kBQ]
 
@@ -146,11 +146,22 @@ __global__ void __launch_bounds__(BackwardShape<D>::kThreads)
 #pragma unroll
         for (int nt = 0; nt < kNT; nt += 2) {
           uint32_t bq[4];
-          dev::ldmatrix_x4(bq, dev::smem_addr(q_tile + dev::swizzled<D>(
-                                                           nt * 8 + (lane & 7) + ((lane >> 4) << 3),
+          dev::ldmatrix_x4(
+              bq, dev::smem_addr(q_tile + dev::swizzled<D>(nt * 8 + (lane & 7) + ((lane >> 4) << 3),
                                                            kk * 16 + ((lane >> 3) & 1) * 8)));
           dev::mma_16816<T>(s[nt], ak, bq[0], bq[1]);
           dev::mma_16816<T>(s[nt + 1], ak, bq[2], bq[3]);
+        }
+      }
+      // Visibility bits (nt, c) -> 4·nt + c from a rolled loop (see the forward kernel).
+      uint32_t visible_bits = ~0u;
+      if (need_mask) {
+        visible_bits = 0;
+#pragma unroll 1
+        for (int e = 0; e < 4 * kNT; ++e) {
+          const int64_t i = q0 + (e >> 2) * 8 + 2 * t + (e & 1);
+          const int64_t j = k0 + kr + g + 8 * ((e >> 1) & 1);
+          if (i < mk.n && j < mk.m && mk.visible(b, i, j)) visible_bits |= 1u << e;
         }
       }
 #pragma unroll
@@ -158,12 +169,8 @@ __global__ void __launch_bounds__(BackwardShape<D>::kThreads)
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
           const int qi = nt * 8 + 2 * t + (c & 1);
-          float pv = dev::fast_exp2(s[nt][c] * p.scale_log2 - lse2[qi]);
-          if (need_mask) {
-            const int64_t i = q0 + qi, j = k0 + kr + g + 8 * (c >> 1);
-            if (i >= mk.n || j >= mk.m || !mk.visible(b, i, j)) pv = 0.f;
-          }
-          s[nt][c] = pv;
+          const float pv = dev::fast_exp2(s[nt][c] * p.scale_log2 - lse2[qi]);
+          s[nt][c] = (visible_bits >> (4 * nt + c)) & 1u ? pv : 0.f;
         }
 #pragma unroll
       for (int kk = 0; kk < kBQ / 16; ++kk) {
@@ -180,9 +187,9 @@ __global__ void __launch_bounds__(BackwardShape<D>::kThreads)
 #pragma unroll
       for (int dt = 0; dt < kDT; dt += 2) {
         uint32_t bd[4];
-        dev::ldmatrix_x4_trans(bd, dev::smem_addr(do_tile + dev::swizzled<D>(
-                                                                kk * 16 + (lane & 15),
-                                                                dt * 8 + (lane >> 4) * 8)));
+        dev::ldmatrix_x4_trans(
+            bd, dev::smem_addr(do_tile +
+                               dev::swizzled<D>(kk * 16 + (lane & 15), dt * 8 + (lane >> 4) * 8)));
         dev::mma_16816<T>(dv[dt], pa[kk], bd[0], bd[1]);
         dev::mma_16816<T>(dv[dt + 1], pa[kk], bd[2], bd[3]);
       }
@@ -204,9 +211,10 @@ __global__ void __launch_bounds__(BackwardShape<D>::kThreads)
 #pragma unroll
         for (int nt = 0; nt < kNT; nt += 2) {
           uint32_t bd[4];
-          dev::ldmatrix_x4(bd, dev::smem_addr(do_tile + dev::swizzled<D>(
-                                                            nt * 8 + (lane & 7) + ((lane >> 4) << 3),
-                                                            kk * 16 + ((lane >> 3) & 1) * 8)));
+          dev::ldmatrix_x4(
+              bd,
+              dev::smem_addr(do_tile + dev::swizzled<D>(nt * 8 + (lane & 7) + ((lane >> 4) << 3),
+                                                        kk * 16 + ((lane >> 3) & 1) * 8)));
           dev::mma_16816<T>(dp[nt], av, bd[0], bd[1]);
           dev::mma_16816<T>(dp[nt + 1], av, bd[2], bd[3]);
         }
@@ -233,15 +241,15 @@ __global__ void __launch_bounds__(BackwardShape<D>::kThreads)
             dsa[kk][2 * half + 1];
       }
 
-    // dK += dSᵀ·Q.
+      // dK += dSᵀ·Q.
 #pragma unroll
     for (int kk = 0; kk < kBQ / 16; ++kk)
 #pragma unroll
       for (int dt = 0; dt < kDT; dt += 2) {
         uint32_t bq[4];
-        dev::ldmatrix_x4_trans(bq, dev::smem_addr(q_tile + dev::swizzled<D>(
-                                                               kk * 16 + (lane & 15),
-                                                               dt * 8 + (lane >> 4) * 8)));
+        dev::ldmatrix_x4_trans(
+            bq, dev::smem_addr(q_tile +
+                               dev::swizzled<D>(kk * 16 + (lane & 15), dt * 8 + (lane >> 4) * 8)));
         dev::mma_16816<T>(dk[dt], dsa[kk], bq[0], bq[1]);
         dev::mma_16816<T>(dk[dt + 1], dsa[kk], bq[2], bq[3]);
       }
@@ -265,9 +273,9 @@ __global__ void __launch_bounds__(BackwardShape<D>::kThreads)
 #pragma unroll
         for (int dt = 0; dt < kHalfDT; dt += 2) {
           uint32_t bk[4];
-          dev::ldmatrix_x4_trans(bk, dev::smem_addr(s_k + dev::swizzled<D>(
-                                                              kk * 16 + (lane & 15),
-                                                              dcol0 + dt * 8 + (lane >> 4) * 8)));
+          dev::ldmatrix_x4_trans(
+              bk, dev::smem_addr(s_k + dev::swizzled<D>(kk * 16 + (lane & 15),
+                                                        dcol0 + dt * 8 + (lane >> 4) * 8)));
           dev::mma_16816<T>(dq[dt], a, bk[0], bk[1]);
           dev::mma_16816<T>(dq[dt + 1], a, bk[2], bk[3]);
         }
@@ -371,13 +379,12 @@ cudaError_t launch_backward(const BackwardParams& p, const ForwardOutputs& fo, c
   const int64_t n = p.mask.n, n_pad = p.tiles.inner_blocks * Shape::kBQ;
   const int64_t rows_total = int64_t(p.batch) * p.heads * n_pad;
   constexpr int kRowsPerBlock = 8;
-  backward_preprocess_kernel<T, D>
-      <<<unsigned((rows_total + kRowsPerBlock - 1) / kRowsPerBlock), kRowsPerBlock * 32, 0,
-         stream>>>(static_cast<const T*>(fo.out), fo.out_stride[0], fo.out_stride[1],
-                   fo.out_stride[2], static_cast<const T*>(p.dout), p.dout_stride[0],
-                   p.dout_stride[1], p.dout_stride[2], lse, lse_stride[0], lse_stride[1],
-                   lse_stride[2], const_cast<float*>(p.lse), const_cast<float*>(p.delta),
-                   p.heads, n, n_pad, rows_total);
+  backward_preprocess_kernel<T, D><<<unsigned((rows_total + kRowsPerBlock - 1) / kRowsPerBlock),
+                                     kRowsPerBlock * 32, 0, stream>>>(
+      static_cast<const T*>(fo.out), fo.out_stride[0], fo.out_stride[1], fo.out_stride[2],
+      static_cast<const T*>(p.dout), p.dout_stride[0], p.dout_stride[1], p.dout_stride[2], lse,
+      lse_stride[0], lse_stride[1], lse_stride[2], const_cast<float*>(p.lse),
+      const_cast<float*>(p.delta), p.heads, n, n_pad, rows_total);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
   err = cudaMemsetAsync(p.dq_accum, 0, size_t(p.batch) * p.heads * n * D * sizeof(float), stream);
@@ -395,9 +402,9 @@ cudaError_t launch_backward(const BackwardParams& p, const ForwardOutputs& fo, c
   const int64_t pairs = int64_t(p.heads) * n * (D / 2);
   constexpr int kThreads = 256;
   const dim3 cgrid(unsigned((pairs + kThreads - 1) / kThreads), unsigned(p.batch));
-  backward_convert_dq_kernel<T, D><<<cgrid, kThreads, 0, stream>>>(
-      p.dq_accum, static_cast<T*>(dq), dq_stride[0], dq_stride[1], dq_stride[2], p.heads, n,
-      p.scale);
+  backward_convert_dq_kernel<T, D>
+      <<<cgrid, kThreads, 0, stream>>>(p.dq_accum, static_cast<T*>(dq), dq_stride[0], dq_stride[1],
+                                       dq_stride[2], p.heads, n, p.scale);
   return cudaGetLastError();
 }
 

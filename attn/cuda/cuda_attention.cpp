@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <sstream>
 #include <vector>
 
@@ -20,8 +21,8 @@ namespace longctx::cuda {
 
 void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line) {
   std::ostringstream os;
-  os << "CUDA error " << cudaGetErrorName(err) << " (" << cudaGetErrorString(err) << ") in "
-     << call << " at " << file << ":" << line;
+  os << "CUDA error " << cudaGetErrorName(err) << " (" << cudaGetErrorString(err) << ") in " << call
+     << " at " << file << ":" << line;
   throw CudaError(os.str());
 }
 
@@ -97,8 +98,7 @@ void keep_pool_memory() {
     cudaMemPool_t pool;
     LONGCTX_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, dev));
     uint64_t threshold = UINT64_MAX;
-    LONGCTX_CUDA_CHECK(
-        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+    LONGCTX_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
     return true;
   }();
   (void)done;
@@ -117,8 +117,8 @@ void check_device_matrix(const TensorView& t, DType dtype, const char* arg) {
   cudaPointerAttributes attr{};
   const cudaError_t err = cudaPointerGetAttributes(&attr, t.data);
   if (err != cudaSuccess) (void)cudaGetLastError();
-  const bool on_device = err == cudaSuccess && (attr.type == cudaMemoryTypeDevice ||
-                                                attr.type == cudaMemoryTypeManaged);
+  const bool on_device = err == cudaSuccess &&
+                         (attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged);
   LONGCTX_CHECK_ARG(on_device, arg, "device memory (cudaMalloc) for Backend::cuda",
                     (attr.type == cudaMemoryTypeHost ? "pinned host memory" : "host memory"));
   const bool aligned = reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.stride(3) == 1 &&
@@ -135,9 +135,23 @@ void check_device_lse(const TensorView& t, const char* arg) {
   cudaPointerAttributes attr{};
   const cudaError_t err = cudaPointerGetAttributes(&attr, t.data);
   if (err != cudaSuccess) (void)cudaGetLastError();
-  LONGCTX_CHECK_ARG(err == cudaSuccess && (attr.type == cudaMemoryTypeDevice ||
-                                           attr.type == cudaMemoryTypeManaged),
+  LONGCTX_CHECK_ARG(err == cudaSuccess &&
+                        (attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged),
                     arg, "device memory (cudaMalloc) for Backend::cuda", "host memory");
+}
+
+// The forward tile configuration: LONGCTX_CUDA_FORWARD_TILE (a tuning knob for benchmarks,
+// 0 .. forward_tile_count() - 1), else the fastest measured one.
+int forward_tile() {
+  static const int tile = [] {
+    const char* env = std::getenv("LONGCTX_CUDA_FORWARD_TILE");
+    if (!env || !*env) return 0;
+    const int t = std::atoi(env);
+    LONGCTX_CHECK_ARG(t >= 0 && t < forward_tile_count(), "LONGCTX_CUDA_FORWARD_TILE",
+                      "an integer in [0, " << forward_tile_count() << ")", env);
+    return t;
+  }();
+  return tile;
 }
 
 void check_shape(const AttentionShape& s) {
@@ -204,8 +218,8 @@ struct UploadedTiles {
   DeviceBuffer begin, block, kind;
 };
 
-UploadedTiles make_tiles(const ResolvedMask& r, const UploadedMask& um, int64_t batch,
-                         int block_q, int block_k, bool outer_is_query) {
+UploadedTiles make_tiles(const ResolvedMask& r, const UploadedMask& um, int64_t batch, int block_q,
+                         int block_k, bool outer_is_query) {
   UploadedTiles u;
   TileList& t = u.tiles;
   t.block_outer = outer_is_query ? block_q : block_k;
@@ -251,7 +265,8 @@ void forward(const ForwardProblem& p, const TensorView& out, const TensorView& l
   check_device_lse(lse, "lse");
   keep_pool_memory();
 
-  const KernelBlocks blocks = kernel_blocks(int(s.dim));
+  const int tile = forward_tile();
+  const KernelBlocks blocks = kernel_blocks(int(s.dim), tile);
   UploadedMask um = upload_mask(p.mask, s.batch);
   UploadedTiles ut = make_tiles(p.mask, um, s.batch, blocks.fwd_q, blocks.fwd_k, true);
   ForwardParams fp;
@@ -271,9 +286,9 @@ void forward(const ForwardProblem& p, const TensorView& out, const TensorView& l
   fp.scale_log2 = float(double(p.scale) * 1.4426950408889634);
   fp.mask = um.mask;
   fp.tiles = ut.tiles;
-  LONGCTX_CHECK_ARG(fp.tiles.outer_blocks < (int64_t(1) << 31), "q",
-                    "fewer than 2^31 query blocks", fp.tiles.outer_blocks);
-  LONGCTX_CUDA_CHECK(launch_forward(kd, int(s.dim), fp, cudaStreamLegacy));
+  LONGCTX_CHECK_ARG(fp.tiles.outer_blocks < (int64_t(1) << 31), "q", "fewer than 2^31 query blocks",
+                    fp.tiles.outer_blocks);
+  LONGCTX_CUDA_CHECK(launch_forward(kd, int(s.dim), tile, fp, cudaStreamLegacy));
 }
 
 void backward(const BackwardProblem& bp, const TensorView& dq, const TensorView& dk,
@@ -293,7 +308,7 @@ void backward(const BackwardProblem& bp, const TensorView& dq, const TensorView&
   check_device_matrix(dv, p.q.dtype, "dv");
   keep_pool_memory();
 
-  const KernelBlocks blocks = kernel_blocks(int(s.dim));
+  const KernelBlocks blocks = kernel_blocks(int(s.dim), 0);
   UploadedMask um = upload_mask(p.mask, s.batch);
   UploadedTiles ut = make_tiles(p.mask, um, s.batch, blocks.bwd_q, blocks.bwd_k, false);
   const int64_t n_pad = ut.tiles.inner_blocks * blocks.bwd_q;
@@ -324,8 +339,8 @@ void backward(const BackwardProblem& bp, const TensorView& dq, const TensorView&
   kp.scale_log2 = float(double(p.scale) * 1.4426950408889634);
   kp.mask = um.mask;
   kp.tiles = ut.tiles;
-  LONGCTX_CHECK_ARG(kp.tiles.outer_blocks < (int64_t(1) << 31), "k",
-                    "fewer than 2^31 key blocks", kp.tiles.outer_blocks);
+  LONGCTX_CHECK_ARG(kp.tiles.outer_blocks < (int64_t(1) << 31), "k", "fewer than 2^31 key blocks",
+                    kp.tiles.outer_blocks);
 
   ForwardOutputs fo;
   fo.out = bp.out.data;

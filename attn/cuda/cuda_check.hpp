@@ -18,9 +18,9 @@ class CudaError : public std::runtime_error {
 
 }  // namespace longctx::cuda
 
-#define LONGCTX_CUDA_CHECK(call)                                                  \
-  do {                                                                            \
-    const cudaError_t longctx_cuda_err_ = (call);                                 \
-    if (longctx_cuda_err_ != cudaSuccess)                                         \
+#define LONGCTX_CUDA_CHECK(call)                                                       \
+  do {                                                                                 \
+    const cudaError_t longctx_cuda_err_ = (call);                                      \
+    if (longctx_cuda_err_ != cudaSuccess)                                              \
       ::longctx::cuda::throw_cuda_error(longctx_cuda_err_, #call, __FILE__, __LINE__); \
   } while (0)

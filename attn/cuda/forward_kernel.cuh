@@ -18,14 +18,13 @@
 
 namespace longctx::cuda {
 
-template <int D>
-struct ForwardShape {
-  // 8 warps of 16 query rows: 208 registers at D = 128 without spills (two m16 tiles per warp
-  // would halve shared-memory reads of K and V but spill at D = 128).
-  static constexpr int kWarps = 8;
-  static constexpr int kMT = 1;  // m16 tiles per warp
+// A tile configuration: kWarps warps of 16·kMT query rows each, key blocks of kBK rows.
+template <int D, int kWarpsT, int kMTT, int kBKT>
+struct ForwardTile {
+  static constexpr int kWarps = kWarpsT;
+  static constexpr int kMT = kMTT;  // m16 tiles per warp: each K/V fragment feeds kMT products
   static constexpr int kBQ = kWarps * 16 * kMT;
-  static constexpr int kBK = 64;
+  static constexpr int kBK = kBKT;
   static constexpr int kThreads = kWarps * 32;
   template <typename T>
   static constexpr int smem_bytes() {
@@ -52,10 +51,8 @@ __device__ __forceinline__ void load_tile_async(T* dst, const T* base, int64_t r
 
 }  // namespace dev
 
-template <typename T, int D>
-__global__ void __launch_bounds__(ForwardShape<D>::kThreads)
-    forward_kernel(const ForwardParams p) {
-  using Shape = ForwardShape<D>;
+template <typename T, int D, class Shape>
+__global__ void __launch_bounds__(Shape::kThreads) forward_kernel(const ForwardParams p) {
   constexpr int kBQ = Shape::kBQ, kBK = Shape::kBK, kMT = Shape::kMT, kThreads = Shape::kThreads;
   constexpr int kNT = kBK / 8;  // n-tiles of the score block
   constexpr int kDT = D / 8;    // n-tiles of the output block
@@ -135,14 +132,14 @@ __global__ void __launch_bounds__(ForwardShape<D>::kThreads)
       uint32_t a[kMT][4];
 #pragma unroll
       for (int mt = 0; mt < kMT; ++mt)
-        dev::ldmatrix_x4(a[mt], dev::smem_addr(s_q + dev::swizzled<D>(
-                                                   warp_row0 + mt * 16 + (lane & 15),
-                                                   kk * 16 + (lane >> 4) * 8)));
+        dev::ldmatrix_x4(a[mt],
+                         dev::smem_addr(s_q + dev::swizzled<D>(warp_row0 + mt * 16 + (lane & 15),
+                                                               kk * 16 + (lane >> 4) * 8)));
 #pragma unroll
       for (int nt = 0; nt < kNT; nt += 2) {
         uint32_t bf[4];
-        dev::ldmatrix_x4(bf, dev::smem_addr(k_tile + dev::swizzled<D>(
-                                                         nt * 8 + (lane & 7) + ((lane >> 4) << 3),
+        dev::ldmatrix_x4(
+            bf, dev::smem_addr(k_tile + dev::swizzled<D>(nt * 8 + (lane & 7) + ((lane >> 4) << 3),
                                                          kk * 16 + ((lane >> 3) & 1) * 8)));
 #pragma unroll
         for (int mt = 0; mt < kMT; ++mt) {
@@ -152,25 +149,40 @@ __global__ void __launch_bounds__(ForwardShape<D>::kThreads)
       }
     }
 
-    // Mask (partial or ragged tiles only), online softmax, P packed into A fragments.
+    // Mask (partial or ragged tiles only) and online softmax; P overwrites S in place.
     const int64_t k0 = kb * kBK;
     const bool need_mask = kind == kTilePartial || k0 + kBK > mk.m;
-    uint32_t pa[kMT][kBK / 16][4];
+    // Visibility of this thread's 4·kNT scores per m-tile as bits (r, nt, c) -> 4·nt + 2·r + c,
+    // computed by a rolled loop: unrolled predicate code bloats the loop body past the
+    // instruction cache (Nsight Compute showed "no instruction" as the top stall).
+    static_assert(4 * kNT <= 32, "one 32-bit mask per m-tile");
+    uint32_t visible_bits[kMT];
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+      visible_bits[mt] = ~0u;
+      if (need_mask) {
+        uint32_t bits = 0;
+        const int64_t row0 = q0 + warp_row0 + mt * 16 + g;
+#pragma unroll 1
+        for (int e = 0; e < 4 * kNT; ++e) {
+          const int64_t i = row0 + 8 * ((e >> 1) & 1);
+          const int64_t j = k0 + (e >> 2) * 8 + 2 * t + (e & 1);
+          if (i < mk.n && j < mk.m && mk.visible(b, i, j)) bits |= 1u << e;
+        }
+        visible_bits[mt] = bits;
+      }
+    }
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        const int64_t i = q0 + warp_row0 + mt * 16 + g + 8 * r;
         float mx = row_max[mt][r];
 #pragma unroll
         for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll
           for (int c = 0; c < 2; ++c) {
             float x = s[mt][nt][2 * r + c] * p.scale_log2;
-            if (need_mask) {
-              const int64_t j = k0 + nt * 8 + 2 * t + c;
-              if (i >= mk.n || j >= mk.m || !mk.visible(b, i, j)) x = -INFINITY;
-            }
+            if (!((visible_bits[mt] >> (4 * nt + 2 * r + c)) & 1u)) x = -INFINITY;
             s[mt][nt][2 * r + c] = x;
             mx = fmaxf(mx, x);
           }
@@ -194,28 +206,29 @@ __global__ void __launch_bounds__(ForwardShape<D>::kThreads)
           acc[mt][dt][2 * r + 1] *= correction;
         }
       }
-#pragma unroll
-      for (int kk = 0; kk < kBK / 16; ++kk) {
-        pa[mt][kk][0] = dev::Elem<T>::pack(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-        pa[mt][kk][1] = dev::Elem<T>::pack(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-        pa[mt][kk][2] = dev::Elem<T>::pack(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-        pa[mt][kk][3] = dev::Elem<T>::pack(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-      }
     }
 
-    // O += P·V.
+    // O += P·V, P packed into A fragments one k16 step at a time (fewer live registers).
 #pragma unroll
     for (int kk = 0; kk < kBK / 16; ++kk) {
+      uint32_t pa[kMT][4];
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt) {
+        pa[mt][0] = dev::Elem<T>::pack(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        pa[mt][1] = dev::Elem<T>::pack(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        pa[mt][2] = dev::Elem<T>::pack(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        pa[mt][3] = dev::Elem<T>::pack(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+      }
 #pragma unroll
       for (int dt = 0; dt < kDT; dt += 2) {
         uint32_t bf[4];
-        dev::ldmatrix_x4_trans(bf, dev::smem_addr(v_tile + dev::swizzled<D>(
-                                                               kk * 16 + (lane & 15),
-                                                               dt * 8 + (lane >> 4) * 8)));
+        dev::ldmatrix_x4_trans(
+            bf, dev::smem_addr(v_tile +
+                               dev::swizzled<D>(kk * 16 + (lane & 15), dt * 8 + (lane >> 4) * 8)));
 #pragma unroll
         for (int mt = 0; mt < kMT; ++mt) {
-          dev::mma_16816<T>(acc[mt][dt], pa[mt][kk], bf[0], bf[1]);
-          dev::mma_16816<T>(acc[mt][dt + 1], pa[mt][kk], bf[2], bf[3]);
+          dev::mma_16816<T>(acc[mt][dt], pa[mt], bf[0], bf[1]);
+          dev::mma_16816<T>(acc[mt][dt + 1], pa[mt], bf[2], bf[3]);
         }
       }
     }
@@ -245,17 +258,62 @@ __global__ void __launch_bounds__(ForwardShape<D>::kThreads)
     }
 }
 
-// Host-side launch of one (dtype, head dim) instantiation.
-template <typename T, int D>
-cudaError_t launch_forward(const ForwardParams& p, cudaStream_t stream) {
-  using Shape = ForwardShape<D>;
+// Host-side launch of one (dtype, head dim, tile) instantiation.
+template <typename T, int D, class Shape>
+cudaError_t launch_forward_tile(const ForwardParams& p, cudaStream_t stream) {
   constexpr int smem = Shape::template smem_bytes<T>();
-  cudaError_t err = cudaFuncSetAttribute(forward_kernel<T, D>,
+  cudaError_t err = cudaFuncSetAttribute(forward_kernel<T, D, Shape>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (err != cudaSuccess) return err;
   const dim3 grid(unsigned(p.tiles.outer_blocks), unsigned(p.heads), unsigned(p.batch));
-  forward_kernel<T, D><<<grid, Shape::kThreads, smem, stream>>>(p);
+  forward_kernel<T, D, Shape><<<grid, Shape::kThreads, smem, stream>>>(p);
   return cudaGetLastError();
+}
+
+// The compiled tile configurations, by index (kernel_launch.hpp: forward_tile_count()).
+// 0 (default, fastest measured on H100): 4 warps × 32 rows, 32-key blocks — each K/V fragment
+//   feeds two products;
+// 1: 8 warps × 32 rows (256-row blocks: K/V read from global memory half as often);
+// 2: 4 warps × 32 rows, 64-key blocks; 3: 8 warps × 16 rows, 64-key blocks.
+template <int D>
+using ForwardTile0 = ForwardTile<D, 4, 2, 32>;
+template <int D>
+using ForwardTile1 = ForwardTile<D, 8, 2, 32>;
+template <int D>
+using ForwardTile2 = ForwardTile<D, 4, 2, 64>;
+template <int D>
+using ForwardTile3 = ForwardTile<D, 8, 1, 64>;
+constexpr int kForwardTiles = 4;
+
+template <int D>
+constexpr void forward_tile_blocks(int tile, int& block_q, int& block_k) {
+  switch (tile) {
+    case 1:
+      block_q = ForwardTile1<D>::kBQ, block_k = ForwardTile1<D>::kBK;
+      return;
+    case 2:
+      block_q = ForwardTile2<D>::kBQ, block_k = ForwardTile2<D>::kBK;
+      return;
+    case 3:
+      block_q = ForwardTile3<D>::kBQ, block_k = ForwardTile3<D>::kBK;
+      return;
+    default:
+      block_q = ForwardTile0<D>::kBQ, block_k = ForwardTile0<D>::kBK;
+  }
+}
+
+template <typename T, int D>
+cudaError_t launch_forward(const ForwardParams& p, int tile, cudaStream_t stream) {
+  switch (tile) {
+    case 1:
+      return launch_forward_tile<T, D, ForwardTile1<D>>(p, stream);
+    case 2:
+      return launch_forward_tile<T, D, ForwardTile2<D>>(p, stream);
+    case 3:
+      return launch_forward_tile<T, D, ForwardTile3<D>>(p, stream);
+    default:
+      return launch_forward_tile<T, D, ForwardTile0<D>>(p, stream);
+  }
 }
 
 }  // namespace longctx::cuda

@@ -17,16 +17,18 @@ struct KernelBlocks {
   int fwd_q, fwd_k;  // forward: query rows per CTA, key rows per step
   int bwd_k, bwd_q;  // backward: key rows per CTA, query rows per step
 };
-KernelBlocks kernel_blocks(int head_dim);
+// forward_tile: index of a compiled forward tile configuration, 0 <= tile < forward_tile_count().
+KernelBlocks kernel_blocks(int head_dim, int forward_tile);
+int forward_tile_count();
 
 // True when the head dim has compiled kernels (64 and 128).
 bool head_dim_supported(int head_dim);
 
-cudaError_t launch_forward(KernelDType dtype, int head_dim, const ForwardParams& p,
-                           cudaStream_t stream);
+cudaError_t launch_forward(KernelDType dtype, int head_dim, int forward_tile,
+                           const ForwardParams& p, cudaStream_t stream);
 cudaError_t launch_backward(KernelDType dtype, int head_dim, const BackwardParams& p,
                             const ForwardOutputs& fo, const float* lse,
-                            const int64_t (&lse_stride)[3], void* dq,
-                            const int64_t (&dq_stride)[3], cudaStream_t stream);
+                            const int64_t (&lse_stride)[3], void* dq, const int64_t (&dq_stride)[3],
+                            cudaStream_t stream);
 
 }  // namespace longctx::cuda

@@ -14,12 +14,12 @@ struct DeviceMask {
   bool causal = false;
   bool has_window = false;
   int64_t left = 0, right = 0;
-  int64_t n_global = 0;                    // positions [0, n_global) escape the window
-  int64_t q_offset = 0, k_offset = 0;      // positions when no explicit array is given
-  const int64_t* q_positions = nullptr;    // [N] device, or null
-  const int64_t* k_positions = nullptr;    // [M] device, or null
-  const int32_t* q_doc_ids = nullptr;      // [B, N] device, or null
-  const int32_t* k_doc_ids = nullptr;      // [B, M] device, or null
+  int64_t n_global = 0;                  // positions [0, n_global) escape the window
+  int64_t q_offset = 0, k_offset = 0;    // positions when no explicit array is given
+  const int64_t* q_positions = nullptr;  // [N] device, or null
+  const int64_t* k_positions = nullptr;  // [M] device, or null
+  const int32_t* q_doc_ids = nullptr;    // [B, N] device, or null
+  const int32_t* k_doc_ids = nullptr;    // [B, M] device, or null
 
 #ifdef __CUDACC__
   __device__ __forceinline__ int64_t q_pos(int64_t i) const {
@@ -76,11 +76,11 @@ struct ForwardParams {
 
 // Backward: dQ, dK, dV for one (batch, KV head, key block) per CTA; dQ accumulates in fp32.
 struct BackwardParams {
-  const void* q = nullptr;     // [B, N, H, D]
-  const void* k = nullptr;     // [B, M, G, D]
-  const void* v = nullptr;     // [B, M, G, D]
-  const void* dout = nullptr;  // [B, N, H, D]
-  const float* lse = nullptr;  // [B, H, N] (strided)
+  const void* q = nullptr;       // [B, N, H, D]
+  const void* k = nullptr;       // [B, M, G, D]
+  const void* v = nullptr;       // [B, M, G, D]
+  const void* dout = nullptr;    // [B, N, H, D]
+  const float* lse = nullptr;    // [B, H, N] (strided)
   const float* delta = nullptr;  // [B, H, N] contiguous: rowsum(dO ∘ O)
   float* dq_accum = nullptr;     // [B, H, N, D] contiguous fp32
   void* dk = nullptr;            // [B, M, G, D]

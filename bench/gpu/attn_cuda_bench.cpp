@@ -7,8 +7,8 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -76,7 +76,9 @@ Result run(int64_t batch, int64_t n, int64_t heads, int64_t dim, bool causal, in
   }
   DeviceMem out(elems * 2), lse(size_t(batch * heads * n) * 4), dq(elems * 2), dk(elems * 2),
       dv(elems * 2);
-  auto view = [&](void* p) { return TensorView::contiguous(p, DType::bf16, {batch, n, heads, dim}); };
+  auto view = [&](void* p) {
+    return TensorView::contiguous(p, DType::bf16, {batch, n, heads, dim});
+  };
   const TensorView lse_v = TensorView::contiguous(lse.get(), DType::f32, {batch, heads, n});
   AttentionSpec spec;
   spec.mask = causal ? longctx::MaskKind::causal : longctx::MaskKind::full;
@@ -112,8 +114,8 @@ Result run(int64_t batch, int64_t n, int64_t heads, int64_t dim, bool causal, in
                                view(out.get()), lse_v, opt);
     r.bwd_ms = time_it([&](int s) {
       longctx::attention_backward(view(q[s].get()), view(k[s].get()), view(v[s].get()),
-                                  view(out.get()), lse_v, view(dout[s].get()), spec,
-                                  view(dq.get()), view(dk.get()), view(dv.get()), opt);
+                                  view(out.get()), lse_v, view(dout[s].get()), spec, view(dq.get()),
+                                  view(dk.get()), view(dv.get()), opt);
     });
   }
   LONGCTX_CUDA_CHECK(cudaEventDestroy(start));
@@ -137,8 +139,7 @@ int main(int argc, char** argv) {
   app.add_option("--repeat", repeat, "timed runs per measurement (median)");
   app.add_option("--warmup", warmup, "untimed runs before timing");
   app.add_flag("--forward-only", no_backward, "skip the backward");
-  app.add_option("--masks", masks, "full and/or causal")
-      ->check(CLI::IsMember({"full", "causal"}));
+  app.add_option("--masks", masks, "full and/or causal")->check(CLI::IsMember({"full", "causal"}));
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -156,10 +157,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%8lld %7s %6lld %10.3f %10.1f %10.3f %10.1f\n", (long long)n,
                      causal ? "causal" : "full", (long long)batch, r.fwd_ms, fwd_tf, r.bwd_ms,
                      bwd_tf);
-        nlohmann::json j{{"impl", "longctx"}, {"seq", n},           {"batch", batch},
-                         {"heads", heads},    {"dim", dim},         {"causal", causal},
-                         {"fwd_ms", r.fwd_ms}, {"fwd_tflops", fwd_tf}, {"bwd_ms", r.bwd_ms},
-                         {"bwd_tflops", bwd_tf}};
+        nlohmann::json j{{"impl", "longctx"},  {"seq", n},
+                         {"batch", batch},     {"heads", heads},
+                         {"dim", dim},         {"causal", causal},
+                         {"fwd_ms", r.fwd_ms}, {"fwd_tflops", fwd_tf},
+                         {"bwd_ms", r.bwd_ms}, {"bwd_tflops", bwd_tf}};
         std::printf("%s\n", j.dump().c_str());
         std::fflush(stdout);
       }

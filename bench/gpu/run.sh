@@ -7,7 +7,7 @@
 #   4. benchmarks longctx against torch SDPA (flash and cuDNN backends) on the ANCHORS.md
 #      sizes and prints the comparison table,
 #   5. (full mode) the headline: causal forward + backward over 1,048,576 tokens.
-# Usage: bench/gpu/run.sh [quick|full|test]   Logs go to $OUT (default ./out).
+# Usage: bench/gpu/run.sh [quick|full|test|tune|build]   Logs go to $OUT (default ./out).
 set -uo pipefail
 mode=${1:-full}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,6 +40,28 @@ cmake --build "$build" -j "$jobs" --target test_cuda_attention test_cuda_errors 
   longctx_cli >"$out/build.log" 2>&1 || { grep -E "error|Error" -A3 "$out/build.log" | head -60; exit 1; }
 grep -E "spill" "$out/build.log" | sort -u | head -8
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv | tee -a "$out/run.log"
+
+[ "$mode" = build ] && exit 0
+
+# Tuning mode: every forward tile configuration, then Nsight Compute on forward and backward.
+if [ "$mode" = tune ]; then
+  step "forward tiles (LONGCTX_CUDA_FORWARD_TILE)"
+  for tile in 0 1 2 3; do
+    echo "tile $tile:"
+    LONGCTX_CUDA_FORWARD_TILE=$tile "$build/bin/attn_cuda_bench" --seq 4096 16384 --repeat 5 \
+      --forward-only 2>&1 >/dev/null | grep -E "full|causal"
+  done
+  step "ncu: forward (tile 0) and backward, N = 16384 full"
+  for kernel in forward_kernel backward_kernel; do
+    ncu --kernel-name "regex:$kernel" --launch-skip 1 --launch-count 1 \
+      --section SpeedOfLight --section WarpStateStats --section ComputeWorkloadAnalysis \
+      --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
+      "$build/bin/attn_cuda_bench" --seq 16384 --masks full --repeat 1 --warmup 1 \
+      >"$out/ncu-$kernel.log" 2>&1
+    grep -E "Duration|Compute \(SM\) Throughput|Memory Throughput|Registers Per|Achieved Occupancy|Theoretical Occupancy|Shared Memory|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc|L1/TEX Hit|Stall|Block Limit" "$out/ncu-$kernel.log" | head -40
+  done
+  exit 0
+fi
 
 # 3. Tests.
 step "GPU tests"
