@@ -6,11 +6,12 @@ set -euo pipefail
 
 # Compiler and build tools; OpenMP comes with g++ (libgomp). The rest are the libraries of
 # cmake/Dependencies.cmake: GoogleTest, Google Benchmark, OpenBLAS (the sgemm yardstick),
-# Highway (SIMD), CLI11, nlohmann-json, fmt.
+# Highway (SIMD), CLI11, nlohmann-json, fmt; OpenMPI for dist/ (mpirun tests, --parallel).
 packages=(
   cmake g++ make pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev libhwy-dev libcli11-dev nlohmann-json3-dev libfmt-dev
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

@@ -7,6 +7,9 @@
 
 #include "longctx/attn/problem.hpp"
 #include "reference/reference.hpp"
+#ifdef LONGCTX_HAS_CUDA
+#include "device_runner.hpp"
+#endif
 
 namespace longctx::test {
 namespace {
@@ -91,6 +94,24 @@ double max_row_norm(const TensorView& t) {  // max over (b, row, head) of |t[b, 
   return ::testing::AssertionSuccess();
 }
 
+
+// The public API on host tensors, or through device copies for Backend::cuda.
+ForwardResult run_forward(const TensorView& q, const TensorView& k, const TensorView& v,
+                          const AttentionSpec& spec, const AttentionOptions& o) {
+#ifdef LONGCTX_HAS_CUDA
+  if (o.backend == Backend::cuda) return device_forward(q, k, v, spec, o);
+#endif
+  return attention_forward(q, k, v, spec, o);
+}
+BackwardResult run_backward(const TensorView& q, const TensorView& k, const TensorView& v,
+                            const TensorView& out, const TensorView& lse, const TensorView& dout,
+                            const AttentionSpec& spec, const AttentionOptions& o) {
+#ifdef LONGCTX_HAS_CUDA
+  if (o.backend == Backend::cuda) return device_backward(q, k, v, out, lse, dout, spec, o);
+#endif
+  return attention_backward(q, k, v, out, lse, dout, spec, o);
+}
+
 }  // namespace
 
 std::string AttentionCase::describe() const {
@@ -168,6 +189,7 @@ AttentionInputs::AttentionInputs(const AttentionCase& c, uint64_t seed) {
     spec.q_doc_ids = q_docs.data();
     spec.k_doc_ids = k_docs.data();
   }
+  if (c.customize_spec) c.customize_spec(spec);
 }
 
 CaseTolerance case_tolerance(const AttentionCase& c, const AttentionInputs& in) {
@@ -200,7 +222,7 @@ void check_attention_case(const AttentionCase& c) {
   const CaseTolerance t = case_tolerance(c, in);
   const double tol = t.values;
 
-  ForwardResult fwd = attention_forward(in.q.view, in.k.view, in.v.view, in.spec, c.options);
+  ForwardResult fwd = run_forward(in.q.view, in.k.view, in.v.view, in.spec, c.options);
   const ForwardProblem problem = make_forward_problem(in.q.view, in.k.view, in.v.view, in.spec);
   const reference::Forward ref = reference::forward(problem);
   const std::vector<double> out = to_f64(fwd.out);
@@ -209,8 +231,8 @@ void check_attention_case(const AttentionCase& c) {
   EXPECT_TRUE(empty_rows_zero(out, ref.lse, c, c.dv(), "out"));
   if (!c.backward) return;
 
-  BackwardResult bwd = attention_backward(in.q.view, in.k.view, in.v.view, fwd.out, fwd.lse,
-                                          in.dout.view, in.spec, c.options);
+  BackwardResult bwd = run_backward(in.q.view, in.k.view, in.v.view, fwd.out, fwd.lse,
+                                    in.dout.view, in.spec, c.options);
   const BackwardProblem bproblem = make_backward_problem(in.q.view, in.k.view, in.v.view, fwd.out,
                                                          fwd.lse, in.dout.view, in.spec);
   const reference::Backward refb = reference::backward(bproblem);

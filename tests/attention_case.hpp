@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -41,6 +42,9 @@ struct AttentionCase {
   float input_stddev = 1.f;            // q and k are N(0, stddev); large values stress overflow
   AttentionOptions options{};          // backend, threads, block sizes
   bool backward = true;
+  // Sets spec fields of later masks (global tokens, block-sparse grids) after the ones above;
+  // `name` should say what it sets.
+  std::function<void(AttentionSpec&)> customize_spec;
 
   int64_t dv() const { return dim_v ? dim_v : dim; }
   std::string describe() const;

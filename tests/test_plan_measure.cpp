@@ -92,8 +92,9 @@ TEST(PlanMeasure, CpuAttentionMemoryWithin15PercentOfPrediction) {
     // block layouts) and misses workspace pages a kernel never touches: 15%. AddressSanitizer
     // adds shadow memory and a quarantine of freed blocks to the RSS, so there only the
     // workspace is compared.
-    if (!kUnderAddressSanitizer)
+    if (!kUnderAddressSanitizer) {
       EXPECT_NEAR(double(pred.peak()) / double(meas.rss_growth), 1.0, 0.15);
+    }
   }
 }
 

@@ -31,6 +31,8 @@ AttentionSpec AttnConfig::spec() const {
   AttentionSpec s;
   s.mask = mask;
   s.window = window;
+  s.global_tokens = global_tokens;
+  s.block_sparse = block_sparse.get();
   return s;
 }
 
@@ -49,8 +51,11 @@ std::string AttnConfig::mask_description() const {
 
 FlopCount attention_flops(const AttnConfig& c) {
   FlopCount f;
-  const ResolvedMask mask = resolve_mask(c.spec(), c.seq, c.seq_k);
-  f.visible_pairs = count_visible_pairs(mask, c.batch);
+  if (c.dilated) {  // pairs computed per head, averaged over the heads' offsets
+    f.visible_pairs = sparse::dilated_pair_count(*c.dilated, c.seq, c.heads) * c.batch / c.heads;
+  } else {
+    f.visible_pairs = count_visible_pairs(resolve_mask(c.spec(), c.seq, c.seq_k), c.batch);
+  }
   const double pairs = double(f.visible_pairs);
   f.forward = 2.0 * pairs * double(c.heads) * double(c.dim + c.dim_v);
   f.backward = 2.5 * f.forward;
@@ -87,11 +92,20 @@ AttnCase::AttnCase(AttnConfig config) : config_(config.resolve_defaults()) {
   fill_normal(q_.view, rng);
   fill_normal(k_.view, rng);
   fill_normal(v_.view, rng);
+  if (c.backend == Backend::cuda) device_ = make_device_run();
 }
 
 double AttnCase::run_forward() {
+  if (device_) {
+    has_forward_ = true;
+    return device_forward(*device_, q_.view, k_.view, v_.view, spec_, out_.view, lse_.view());
+  }
   Stopwatch sw;
-  attention_forward(q_.view, k_.view, v_.view, spec_, out_.view, lse_.view(), options_);
+  if (config_.dilated)
+    sparse::dilated_forward(q_.view, k_.view, v_.view, *config_.dilated, out_.view, lse_.view(),
+                            options_);
+  else
+    attention_forward(q_.view, k_.view, v_.view, spec_, out_.view, lse_.view(), options_);
   const double ms = sw.elapsed_ms();
   has_forward_ = true;
   return ms;
@@ -108,9 +122,14 @@ double AttnCase::run_backward() {
     Rng rng(c.seed ^ 0x9e3779b97f4a7c15ull);  // independent of the q/k/v stream
     fill_normal(dout_.view, rng);
   }
+  if (device_) return device_backward(*device_, dout_.view, spec_, dq_.view, dk_.view, dv_.view);
   Stopwatch sw;
-  attention_backward(q_.view, k_.view, v_.view, out_.view, lse_.view(), dout_.view, spec_, dq_.view,
-                     dk_.view, dv_.view, options_);
+  if (config_.dilated)
+    sparse::dilated_backward(q_.view, k_.view, v_.view, out_.view, lse_.view(), dout_.view,
+                             *config_.dilated, dq_.view, dk_.view, dv_.view, options_);
+  else
+    attention_backward(q_.view, k_.view, v_.view, out_.view, lse_.view(), dout_.view, spec_,
+                       dq_.view, dk_.view, dv_.view, options_);
   return sw.elapsed_ms();
 }
 

@@ -4,11 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "attn_case_device.hpp"
 #include "longctx/attention.hpp"
 #include "longctx/core/tensor.hpp"
+#include "longctx/sparse/dilated.hpp"
 
 namespace longctx::app {
 
@@ -35,6 +38,11 @@ struct AttnConfig {
   int block_q = 0;  // 0: backend's choice
   int block_k = 0;
   uint64_t seed = 0;
+  // Sparse masks of issue 3 (attn_sparse_flags.hpp): global tokens with the window, a
+  // block-sparse grid over positions, or a dilated mixture (which replaces `mask`).
+  int64_t global_tokens = 0;
+  std::shared_ptr<const BlockSparseGrid> block_sparse;
+  std::optional<sparse::DilatedSpec> dilated;
 
   // Fills the "same as" defaults (seq_k, kv_heads, dim_v) in place.
   AttnConfig& resolve_defaults();
@@ -98,6 +106,7 @@ class AttnCase {
   Laid q_, k_, v_, out_, dout_, dq_, dk_, dv_;
   Tensor lse_;  // [B, H, N] float32
   bool has_forward_ = false;
+  DeviceRunPtr device_;  // Backend::cuda: device copies of the tensors above
 };
 
 }  // namespace longctx::app

@@ -79,3 +79,21 @@ longctx_cli_test(demo_quick RC 0 REGEX "exact causal forward.*exact causal backw
   ARGS demo --quick --max-seq 2048)
 longctx_cli_test(demo_quick_json RC 0 JSON_KEYS rows threads total_s JSON_EQUALS passed=ON
   ARGS demo --quick --max-seq 1024 --json)
+
+# `longctx attn --device cuda` (issue 5). Without a GPU (CI) the --check runs are skipped: the
+# CLI answers "argument '--device': expected cuda with a CUDA device present, got no CUDA
+# device..." and SKIP_REGULAR_EXPRESSION turns that into a skip; with one they must PASS.
+longctx_cli_test(cuda_bad_dtype RC 2 REGEX "argument '--dtype': expected bf16 or f16 with --device cuda"
+  ARGS attn --seq 64 --dtype f32 --device cuda)
+longctx_cli_test(cuda_bad_backend RC 2 REGEX "argument '--backend'"
+  ARGS attn --seq 64 --dtype bf16 --device cuda --backend reference)
+longctx_cli_test(cuda_check_causal_gqa RC 0 REGEX "PASS"
+  ARGS attn --device cuda --seq 301 --heads 4 --kv-heads 2 --dim 128 --dtype bf16 --mask causal
+  --backward --check --repeat 2)
+longctx_cli_test(cuda_check_window_f16 RC 0 REGEX "PASS"
+  ARGS attn --device cuda --seq 257 --seq-k 400 --heads 2 --dim 64 --dtype f16 --window 32,8
+  --backward --check --repeat 2 --layout bhnd)
+foreach(t cuda_check_causal_gqa cuda_check_window_f16)
+  set_tests_properties(cli.${t} PROPERTIES LABELS "cli;gpu"
+    SKIP_REGULAR_EXPRESSION "no CUDA device|no CUDA backend|CUDA driver version is insufficient")
+endforeach()

@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "attn_case.hpp"
+#include "attn_dsa.hpp"
+#include "attn_parallel.hpp"
+#include "attn_sparse_flags.hpp"
 #include "cli_parse.hpp"
 #include "commands.hpp"
 #include "cpu/cpu_attention.hpp"
@@ -34,6 +37,7 @@ struct AttnFlags {
   std::string dtype = "f32";
   std::string layout = "bnhd";
   std::string backend = "cpu";
+  std::string device = "cpu";
   uint64_t seed = 0;
   bool seed_given = false;
   bool backward = false;
@@ -44,6 +48,9 @@ struct AttnFlags {
   bool vs_gemm = false;
   int64_t gemm_size = 2048;
   bool json = false;
+  SparseMaskFlags sparse;  // --global, --segments, --block, --density, --layout-file
+  DsaFlags dsa;            // --topk, --indexer-heads, --indexer-dim, --indexer-groups, --quantized
+  std::string parallel;  // --parallel: sequence-parallel schedule under mpirun (attn_parallel.hpp)
 };
 
 void add_flags(CLI::App& app, AttnFlags& f) {
@@ -66,7 +73,13 @@ void add_flags(CLI::App& app, AttnFlags& f) {
       ->check(CLI::Range(int64_t(1), int64_t(1) << 16));
   app.add_option("--dim", c.dim, "head dim D: a multiple of 8 in [32, 256]");
   app.add_option("--dim-v", c.dim_v, "value head dim DV")->default_str("D");
-  app.add_option("--mask", f.mask, "full | causal")->check(CLI::IsMember({"full", "causal"}));
+  std::vector<std::string> masks = {"full", "causal"};
+  masks.insert(masks.end(), sparse_mask_names().begin(), sparse_mask_names().end());
+  masks.push_back("dsa");
+  app.add_option("--mask", f.mask, "full | causal | local-global | dilated | block-sparse | dsa")
+      ->check(CLI::IsMember(masks));
+  add_sparse_mask_flags(app, f.sparse);
+  add_dsa_flags(app, f.dsa);
   app.add_option("--window", f.window, "sliding window L,R: keys from q-L to q+R are visible");
   app.add_option("--dtype", f.dtype, "storage dtype of q, k, v: f32 | bf16 | f16")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));
@@ -84,6 +97,8 @@ void add_flags(CLI::App& app, AttnFlags& f) {
   app.add_option("--gemm-size", f.gemm_size, "n of the n^3 sgemm for --vs-gemm")
       ->check(CLI::Range(int64_t(64), int64_t(16384)));
   app.add_flag("--json", f.json, "print one JSON object on stdout (progress on stderr)");
+  app.add_option("--parallel", f.parallel,
+                 "under mpirun: ring | zigzag | striped | ulysses | allgather | usp:UxR");
   app.add_option("--seed", f.seed, "seed of the random inputs")->default_str("fresh");
   app.add_option("--layout", f.layout, "memory order of the [B,N,H,D] tensors: bnhd | bhnd")
       ->check(CLI::IsMember({"bnhd", "bhnd"}));
@@ -91,6 +106,9 @@ void add_flags(CLI::App& app, AttnFlags& f) {
       ->check(CLI::Range(0, 1 << 16));
   app.add_option("--block-k", c.block_k, "key block rows (0: automatic; else a multiple of 8)")
       ->check(CLI::Range(0, 1 << 16));
+  app.add_option("--device", f.device,
+                 "cpu | cuda (Hopper GPU: bf16/f16, D = DV = 64 or 128; timed with CUDA events)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--backend", f.backend, "cpu | reference (the float64 oracle, slow)")
       ->check(CLI::IsMember({"cpu", "reference"}));
 }
@@ -136,11 +154,22 @@ AttnConfig make_config(AttnFlags& f) {
   c.dtype = parse_dtype(f.dtype, "--dtype");
   c.layout = parse_layout(f.layout);
   c.backend = f.backend == "reference" ? Backend::reference : Backend::cpu;
+  if (f.device == "cuda") {
+    LONGCTX_CHECK_ARG(f.backend == "cpu", "--backend", "cpu (the default) with --device cuda",
+                      f.backend);
+    LONGCTX_CHECK_ARG(c.dtype == DType::bf16 || c.dtype == DType::f16, "--dtype",
+                      "bf16 or f16 with --device cuda", f.dtype);
+    c.backend = Backend::cuda;
+  }
   c.threads = resolve_threads(c.threads);
   c.seed = f.seed_given ? f.seed : fresh_seed();
   c.resolve_defaults();
   validate(c);
   return c;
+}
+
+const char* backend_name(Backend b) {
+  return b == Backend::cuda ? "cuda" : b == Backend::reference ? "reference" : "cpu";
 }
 
 struct Timings {
@@ -171,10 +200,10 @@ std::string config_line(const AttnConfig& c) {
   return fmt::format(
       "B={} N={} M={} H={} G={} D={} DV={} mask={}{} dtype={} layout={} threads={} backend={} "
       "simd={} seed={}",
-      c.batch, c.seq, c.seq_k, c.heads, c.kv_heads, c.dim, c.dim_v,
-      c.mask == MaskKind::causal ? "causal" : "full", window, dtype_name(c.dtype),
-      layout_name(c.layout), c.threads, c.backend == Backend::cpu ? "cpu" : "reference",
-      cpu::simd_target_name(), c.seed);
+      c.batch, c.seq, c.seq_k, c.heads, c.kv_heads, c.dim, c.dim_v, mask_name(c),
+      window + sparse_mask_details(c), dtype_name(c.dtype), layout_name(c.layout), c.threads,
+      backend_name(c.backend), c.backend == Backend::cuda ? device_name() : cpu::simd_target_name(),
+      c.seed);
 }
 
 }  // namespace
@@ -186,7 +215,14 @@ int cmd_attn(int argc, char** argv) {
   add_flags(app, flags);
   if (std::optional<int> rc = parse_command_line(app, "attn", argc, argv)) return *rc;
   flags.seed_given = app.count("--seed") > 0;
-  const AttnConfig config = make_config(flags);
+  AttnConfig config = make_config(flags);
+  apply_sparse_mask_flags(app, flags.mask, flags.sparse, config);
+  const DsaRunFlags dsa_run{flags.repeat,   flags.warmup, flags.backward,
+                            flags.check,    flags.json,   flags.check_rows};
+  if (std::optional<int> rc = maybe_run_dsa(app, flags.mask, config, dsa_run, flags.dsa)) return *rc;
+  const ParallelFlags parallel{flags.parallel, flags.backward, flags.check, flags.json,
+                               flags.seed_given, flags.repeat, flags.warmup, flags.check_rows};
+  if (wants_parallel_attn(parallel)) return run_attn_parallel(config, parallel);
   const bool human = !flags.json;
 
   std::fprintf(stderr, "longctx attn: %s\n", config_line(config).c_str());
@@ -204,13 +240,14 @@ int cmd_attn(int argc, char** argv) {
   j["kv_heads"] = config.kv_heads;
   j["dim"] = config.dim;
   j["dim_v"] = config.dim_v;
-  j["mask"] = config.mask == MaskKind::causal ? "causal" : "full";
+  add_sparse_mask_json(config, flags.sparse, j);  // "mask" and the sparse masks' keys
   if (config.window) j["window"] = {config.window->left, config.window->right};
   j["dtype"] = std::string(dtype_name(config.dtype));
   j["layout"] = layout_name(config.layout);
-  j["backend"] = config.backend == Backend::cpu ? "cpu" : "reference";
+  j["backend"] = backend_name(config.backend);
   j["threads"] = config.threads;
   j["simd"] = cpu::simd_target_name();
+  if (config.backend == Backend::cuda) j["device"] = device_name();
   j["seed"] = config.seed;
   j["repeat"] = flags.repeat;
   j["warmup"] = flags.warmup;

@@ -14,6 +14,13 @@ std::vector<DemoSection> demo_sections() {
        run_exact_forward_sweep},
       {"exact causal backward", "the training pass: dQ, dK, dV by blockwise recomputation",
        run_exact_backward_sweep},
+      {"sliding window", "a causal 4096-token window at 64K tokens beside dense causal (same run)",
+       run_sliding_window},
+      {"DeepSeek sparse attention",
+       "lightning indexer + top-2048 + sparse attention at 64K tokens beside dense causal",
+       run_dsa},
+      {"sequence parallel", "zigzag ring attention over mpirun -n 2: exact, and its efficiency",
+       run_distributed},
   };
 }
 

@@ -66,5 +66,11 @@ std::vector<DemoSection> demo_sections();
 // Sections of issue 2 (demo_exact.cpp): exact causal attention at growing lengths.
 void run_exact_forward_sweep(DemoContext& ctx);
 void run_exact_backward_sweep(DemoContext& ctx);
+// Section of issue 3 (demo_sparse.cpp): sliding window vs dense causal at 64K tokens.
+void run_sliding_window(DemoContext& ctx);
+// Section of issue 4 (demo_dist.cpp): zigzag sequence parallelism over `mpirun -n 2`.
+void run_distributed(DemoContext& ctx);
+// Section of issue 3 (demo_dsa.cpp): DeepSeek Sparse Attention forward beside dense causal.
+void run_dsa(DemoContext& ctx);
 
 }  // namespace longctx::app

@@ -9,6 +9,7 @@
 #include "longctx/attn/problem.hpp"
 #include "longctx/core/dtype.hpp"
 #include "longctx/core/rng.hpp"
+#include "longctx/sparse/dilated_reference.hpp"
 #include "reference/reference.hpp"
 
 namespace longctx::app {
@@ -119,7 +120,12 @@ CheckResult check_against_oracle(AttnCase& c, const CheckOptions& options) {
   r.rows_checked = int64_t(rows.size());
 
   const ForwardProblem fp = make_forward_problem(c.q(), c.k(), c.v(), spec);
-  const reference::Forward ref_fwd = reference::forward(fp, rows);
+  // A dilated mixture has its own float64 oracle (per-head masks, merged patterns).
+  const auto oracle_forward = [&](const std::vector<int64_t>& which) {
+    return cfg.dilated ? sparse::dilated_reference_forward(c.q(), c.k(), c.v(), *cfg.dilated, which)
+                       : reference::forward(fp, which);
+  };
+  const reference::Forward ref_fwd = oracle_forward(rows);
   r.err_out = compare_rows(c.out(), ref_fwd.out, rows, kOutputFloor);
   r.err_lse = compare_lse(c.lse(), ref_fwd.lse, rows);
   if (!options.gradients) return r;
@@ -127,13 +133,18 @@ CheckResult check_against_oracle(AttnCase& c, const CheckOptions& options) {
   const BackwardProblem bp =
       make_backward_problem(c.q(), c.k(), c.v(), c.out(), c.lse(), c.dout(), spec);
   r.full_gradients = cfg.seq * cfg.seq_k <= options.full_gradient_limit;
+  const auto oracle_backward = [&](const std::vector<int64_t>& which) {
+    return cfg.dilated ? sparse::dilated_reference_backward(c.q(), c.k(), c.v(), c.dout(),
+                                                            *cfg.dilated, which)
+                       : reference::backward(bp, which);
+  };
   if (r.full_gradients) {
-    const reference::Backward ref_bwd = reference::backward(bp);
+    const reference::Backward ref_bwd = oracle_backward({});
     r.err_dq = compare_rows(c.dq(), ref_bwd.dq, all_rows(cfg.seq), kGradientFloor);
     r.err_dk = compare_rows(c.dk(), ref_bwd.dk, all_rows(cfg.seq_k), kGradientFloor);
     r.err_dv = compare_rows(c.dv(), ref_bwd.dv, all_rows(cfg.seq_k), kGradientFloor);
   } else {
-    const reference::Backward ref_bwd = reference::backward(bp, rows);
+    const reference::Backward ref_bwd = oracle_backward(rows);
     r.err_dq = compare_rows(c.dq(), ref_bwd.dq, rows, kGradientFloor);
   }
   return r;

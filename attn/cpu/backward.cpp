@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "cpu/cpu_attention.hpp"
+#include "cpu/forward_mask.hpp"
 #include "longctx/attn/block_layout.hpp"
 #include "longctx/core/error.hpp"
 #include "longctx/core/memory.hpp"
@@ -52,8 +53,14 @@ using backward_detail::round_up;
 constexpr int kDefaultBlockQ = 64;
 constexpr int kDefaultBlockK = 64;
 
-// Sizes, padding and block shape of a call (no tensors, no buffers yet).
-BackwardWork describe_work(const AttentionShape& shape, const CpuOptions& options) {
+// Sizes, padding and block shape of a call (no tensors, no buffers yet). Under a block-sparse
+// grid the automatic blocks nest inside grid blocks (forward_mask.hpp).
+BackwardWork describe_work(const AttentionShape& shape, const ResolvedMask& mask,
+                           CpuOptions options) {
+  if (mask.block_sparse && options.block_q == 0)
+    options.block_q = block_size_for_grid(mask, true, kDefaultBlockQ);
+  if (mask.block_sparse && options.block_k == 0)
+    options.block_k = block_size_for_grid(mask, false, kDefaultBlockK);
   LONGCTX_CHECK_ARG(options.block_q >= 0 && options.block_q % 8 == 0, "block_q",
                     "0 (automatic) or a positive multiple of 8", options.block_q);
   LONGCTX_CHECK_ARG(options.block_k >= 0 && options.block_k % 8 == 0, "block_k",
@@ -104,7 +111,7 @@ int64_t backward_workspace_bytes(const AttentionShape& shape, DType dtype, const
   LONGCTX_CHECK_ARG(mask.n == shape.n && mask.m == shape.m, "mask",
                     "resolved for N = " << shape.n << ", M = " << shape.m,
                     "N = " << mask.n << ", M = " << mask.m);
-  BackwardWork w = describe_work(shape, options);
+  BackwardWork w = describe_work(shape, mask, options);
   const int threads = resolve_threads(options.threads);
   plan_layouts_and_split(w, mask, threads);
   // The API's tensors have contiguous rows: Q and dO are read in place iff float32 and whole
@@ -115,7 +122,7 @@ int64_t backward_workspace_bytes(const AttentionShape& shape, DType dtype, const
 
 void backward(const BackwardProblem& p, const TensorView& dq, const TensorView& dk,
               const TensorView& dv, const CpuOptions& options) {
-  BackwardWork w = describe_work(p.fwd.shape, options);
+  BackwardWork w = describe_work(p.fwd.shape, p.fwd.mask, options);
   w.problem = &p;
   w.dq_out = dq;
   w.dk = dk;

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "cpu/backward_work-inl.h"
+#include "cpu/forward_mask.hpp"
 #include "cpu/pack.hpp"
 
 namespace longctx::cpu::backward_detail {
@@ -80,37 +81,9 @@ void store_split_key_row(const BackwardWork& w, int64_t b, int64_t j, int64_t g,
 
 void build_keep_mask(const BackwardWork& w, int64_t b, int64_t q0, int64_t q1, int64_t k0,
                      int64_t k1, KeyBlockScratch& s) {
-  const ResolvedMask& mask = w.problem->fwd.mask;
-  uint32_t* keep = s.keep.data();
-  if (!mask.has_docs() && mask.k_pos.explicit_positions == nullptr) {
-    // Keys at consecutive positions: the keys a query sees (causal and/or window) are one
-    // interval of indices, so fill ranges instead of testing every pair.
-    for (int64_t i = q0; i < q1; ++i) {
-      const int64_t qp = mask.q_pos.at(i);
-      int64_t lo = k0, hi = k1;  // visible keys [lo, hi), clamped to the block
-      if (mask.has_window) lo = std::max(lo, qp - mask.left - mask.k_pos.offset);
-      if (mask.causal) hi = std::min(hi, qp - mask.k_pos.offset + 1);
-      if (mask.has_window) hi = std::min(hi, qp + mask.right - mask.k_pos.offset + 1);
-      lo = std::min(lo, k1);
-      hi = std::max(hi, lo);
-      uint32_t* row = keep + (i - q0) * w.key_pad;
-      std::fill(row, row + w.key_pad, 0u);
-      std::fill(row + (lo - k0), row + (hi - k0), ~0u);
-    }
-    return;
-  }
-  const int32_t* q_doc = mask.has_docs() ? mask.q_doc_ids + b * mask.n : nullptr;
-  const int32_t* k_doc = mask.has_docs() ? mask.k_doc_ids + b * mask.m : nullptr;
-  for (int64_t i = q0; i < q1; ++i) {
-    const int64_t qp = mask.q_pos.at(i);
-    uint32_t* row = keep + (i - q0) * w.key_pad;
-    for (int64_t j = k0; j < k1; ++j) {
-      bool visible = mask.visible_positions(qp, mask.k_pos.at(j));
-      if (q_doc && q_doc[i] != k_doc[j]) visible = false;
-      row[j - k0] = visible ? ~0u : 0u;
-    }
-    std::fill(row + (k1 - k0), row + w.key_pad, 0u);
-  }
+  // The forward's masking code (forward_mask.hpp), so that both passes see one predicate.
+  keep_partial_block(w.problem->fwd.mask, b, q0, q1 - q0, k0, k1 - k0, s.keep.data(),
+                     size_t(w.key_pad));
 }
 
 bool readable_in_place(DType dtype, int64_t cols) {

@@ -24,6 +24,7 @@
 
 #include "cpu/cpu_attention.hpp"
 #include "cpu/forward_kernel.hpp"
+#include "cpu/forward_mask.hpp"
 #include "cpu/pack.hpp"
 #include "longctx/attn/block_layout.hpp"
 #include "longctx/core/error.hpp"
@@ -42,6 +43,16 @@ namespace {
 // since the kernel skips the masked corner of diagonal blocks by row tile and column tile.
 constexpr int kDefaultBlockQ = 96;
 constexpr int kDefaultBlockK = 256;
+// Block sizes under a block-sparse grid: kernel blocks that nest inside grid blocks, so that
+// grid-empty blocks are skipped whole and partial ones take the inner mask's fast path.
+constexpr int kGridBlockQ = 128;
+constexpr int kGridBlockK = 256;
+CpuOptions fit_blocks_to_grid(const ResolvedMask& mask, CpuOptions options) {
+  if (!mask.block_sparse) return options;
+  if (options.block_q == 0) options.block_q = block_size_for_grid(mask, true, kGridBlockQ);
+  if (options.block_k == 0) options.block_k = block_size_for_grid(mask, false, kGridBlockK);
+  return options;
+}
 // Packed K/V of several kv heads are kept together up to this size (at least one head).
 constexpr int64_t kPackBudgetBytes = int64_t(64) << 20;
 
@@ -191,7 +202,7 @@ void forward(const ForwardProblem& p, const TensorView& out, const TensorView& l
   check_forward_outputs(p, out, lse);
   const AttentionShape& s = p.shape;
   const int threads = resolve_threads(options.threads);
-  const ForwardPlan plan(s, options);
+  const ForwardPlan plan(s, fit_blocks_to_grid(p.mask, options));
 
   std::vector<BlockLayout> layouts;  // [1], or [B] when document ids make them differ
   const int64_t num_layouts = p.mask.has_docs() ? s.batch : 1;

@@ -288,8 +288,10 @@ __global__ void __launch_bounds__(BackwardShape<D>::kThreads)
         float* row = dq_rows + i * D + dcol0;
 #pragma unroll
         for (int dt = 0; dt < kHalfDT; ++dt) {
-          atomicAdd(row + dt * 8 + 2 * t, dq[dt][2 * r]);
-          atomicAdd(row + dt * 8 + 2 * t + 1, dq[dt][2 * r + 1]);
+          // One vector atomic per pair (sm_90 has float2 atomicAdd on global memory): half
+          // the atomics, and fewer stalls on the load/store queue.
+          atomicAdd(reinterpret_cast<float2*>(row + dt * 8 + 2 * t),
+                    make_float2(dq[dt][2 * r], dq[dt][2 * r + 1]));
         }
       }
     }

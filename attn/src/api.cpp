@@ -2,6 +2,9 @@
 #include <cmath>
 
 #include "cpu/cpu_attention.hpp"
+#ifdef LONGCTX_HAS_CUDA
+#include "cuda/cuda_attention.hpp"
+#endif
 #include "longctx/attention.hpp"
 #include "longctx/attn/problem.hpp"
 #include "longctx/core/error.hpp"
@@ -30,6 +33,22 @@ void store4(const std::vector<double>& src, const TensorView& dst) {
           store_from_f32(dst.data, dst.dtype, dst.offset(a, b, c, e), float(src[size_t(n++)]));
 }
 
+#ifndef LONGCTX_HAS_CUDA
+// Backend::cuda in a build without the CUDA backend.
+[[noreturn]] void no_cuda_backend() {
+  throw ArgumentError("options.backend", "cpu or reference (this build has no CUDA backend)",
+                      "cuda");
+}
+#endif
+
+// The allocating forms return host tensors, which the CUDA backend cannot fill.
+void check_not_cuda(const AttentionOptions& o) {
+  LONGCTX_CHECK_ARG(o.backend != Backend::cuda, "options.backend",
+                    "cpu or reference for the allocating form (with Backend::cuda pass device "
+                    "output buffers)",
+                    "cuda");
+}
+
 }  // namespace
 
 void attention_forward(const TensorView& q, const TensorView& k, const TensorView& v,
@@ -37,6 +56,14 @@ void attention_forward(const TensorView& q, const TensorView& k, const TensorVie
                        const AttentionOptions& options) {
   ForwardProblem p = make_forward_problem(q, k, v, spec);
   check_forward_outputs(p, out, lse);
+  if (options.backend == Backend::cuda) {
+#ifdef LONGCTX_HAS_CUDA
+    cuda::forward(p, out, lse);
+    return;
+#else
+    no_cuda_backend();
+#endif
+  }
   cpu::CpuOptions co = cpu_options(options);
   if (options.backend == Backend::reference) {
     reference::Forward r = reference::forward(p);
@@ -55,6 +82,7 @@ void attention_forward(const TensorView& q, const TensorView& k, const TensorVie
 
 ForwardResult attention_forward(const TensorView& q, const TensorView& k, const TensorView& v,
                                 const AttentionSpec& spec, const AttentionOptions& options) {
+  check_not_cuda(options);
   ForwardProblem p = make_forward_problem(q, k, v, spec);
   const AttentionShape& s = p.shape;
   ForwardResult r{Tensor(q.dtype, {s.batch, s.n, s.heads, s.dim_v}),
@@ -69,6 +97,14 @@ void attention_backward(const TensorView& q, const TensorView& k, const TensorVi
                         const TensorView& dv, const AttentionOptions& options) {
   BackwardProblem p = make_backward_problem(q, k, v, out, lse, dout, spec);
   check_backward_outputs(p, dq, dk, dv);
+  if (options.backend == Backend::cuda) {
+#ifdef LONGCTX_HAS_CUDA
+    cuda::backward(p, dq, dk, dv);
+    return;
+#else
+    no_cuda_backend();
+#endif
+  }
   cpu::CpuOptions co = cpu_options(options);
   if (options.backend == Backend::reference) {
     reference::Backward r = reference::backward(p);
@@ -84,6 +120,7 @@ BackwardResult attention_backward(const TensorView& q, const TensorView& k, cons
                                   const TensorView& out, const TensorView& lse,
                                   const TensorView& dout, const AttentionSpec& spec,
                                   const AttentionOptions& options) {
+  check_not_cuda(options);
   BackwardProblem p = make_backward_problem(q, k, v, out, lse, dout, spec);
   const AttentionShape& s = p.fwd.shape;
   BackwardResult r{Tensor(q.dtype, {s.batch, s.n, s.heads, s.dim}),

@@ -2,7 +2,8 @@
 //
 // Each block is classified from the min/max of its rows' positions (and document ids): this is
 // exact for contiguous positions and conservative (partial instead of full/empty) otherwise, so
-// arbitrary explicit position arrays stay correct.
+// arbitrary explicit position arrays stay correct. Global tokens and block-sparse grids keep
+// that property (for a grid: when a block lies inside one grid block).
 #include "longctx/attn/block_layout.hpp"
 
 #include <algorithm>
@@ -39,23 +40,92 @@ BlockRanges block_ranges(const Positions& positions, const int32_t* docs, int64_
   return r;
 }
 
-BlockKind classify(const ResolvedMask& mask, const Range& q, const Range& k, const Range* qd,
-                   const Range* kd) {
+// Positions of `r` inside [lo, hi] (an empty range when none).
+Range clip(const Range& r, int64_t lo, int64_t hi) {
+  Range c;
+  if (r.hi < lo || r.lo > hi) return c;
+  c.lo = std::max(r.lo, lo);
+  c.hi = std::min(r.hi, hi);
+  return c;
+}
+bool empty(const Range& r) {
+  return r.lo > r.hi;
+}
+
+// Smallest and largest position of `r` outside the global positions [0, n_global).
+Range non_global(const Range& r, int64_t n_global) {
+  Range out;
+  for (const Range& piece : {clip(r, std::numeric_limits<int64_t>::min(), -1),
+                             clip(r, n_global, std::numeric_limits<int64_t>::max())}) {
+    if (empty(piece)) continue;
+    out.add(piece.lo);
+    out.add(piece.hi);
+  }
+  return out;
+}
+
+// The predicate below the block-sparse grid: causal, window relaxed by global tokens, documents.
+BlockKind classify_inner(const ResolvedMask& mask, const Range& q, const Range& k, const Range* qd,
+                         const Range* kd) {
   bool all_visible = true;
   if (mask.causal) {
     if (k.lo > q.hi) return BlockKind::empty;  // every key after every query
     if (k.hi > q.lo) all_visible = false;
   }
   if (mask.has_window) {
-    // visible iff q - left <= k <= q + right
-    if (k.lo > q.hi + mask.right || k.hi < q.lo - mask.left) return BlockKind::empty;
-    if (k.hi > q.lo + mask.right || k.lo < q.hi - mask.left) all_visible = false;
+    // visible iff q - left <= k <= q + right, or q or k global (positions [0, n_global)).
+    // Causal and window together: some pair is visible iff neither test below fails, since
+    // the windows of consecutive query positions slide over consecutive key positions.
+    const bool window_empty = k.lo > q.hi + mask.right || k.hi < q.lo - mask.left;
+    bool some_global_pair = false;
+    if (mask.n_global > 0) {
+      const Range qg = clip(q, 0, mask.n_global - 1), kg = clip(k, 0, mask.n_global - 1);
+      // A global query sees every key allowed by causality, a global key every such query.
+      some_global_pair = (!empty(qg) && (!mask.causal || k.lo <= qg.hi)) ||
+                         (!empty(kg) && (!mask.causal || kg.lo <= q.hi));
+    }
+    if (window_empty && !some_global_pair) return BlockKind::empty;
+    // Every pair visible iff the window holds between the non-global rows; only the extremes
+    // of those rows matter, so their range is enough even when they form two pieces.
+    const Range qn = non_global(q, mask.n_global), kn = non_global(k, mask.n_global);
+    if (!empty(qn) && !empty(kn) && (kn.hi > qn.lo + mask.right || kn.lo < qn.hi - mask.left))
+      all_visible = false;
   }
   if (qd) {
     if (qd->hi < kd->lo || kd->hi < qd->lo) return BlockKind::empty;
     if (!(qd->lo == qd->hi && kd->lo == kd->hi && qd->lo == kd->lo)) all_visible = false;
   }
   return all_visible ? BlockKind::full : BlockKind::partial;
+}
+
+// With a block-sparse grid: the kinds of the grid blocks the rectangle q × k overlaps decide,
+// and the inner predicate where they are partial. Exact when the rectangle lies inside one grid
+// block (the CPU backend chooses its blocks so that it does, see forward_mask.hpp).
+BlockKind classify(const ResolvedMask& mask, const Range& q, const Range& k, const Range* qd,
+                   const Range* kd) {
+  if (!mask.block_sparse) return classify_inner(mask, q, k, qd, kd);
+  const BlockSparseGrid& g = *mask.block_sparse;
+  const Range qin = clip(q, 0, g.q_blocks * g.block_q - 1);
+  const Range kin = clip(k, 0, g.k_blocks * g.block_k - 1);
+  // Positions outside the grid see nothing: they count as empty grid blocks.
+  bool any_empty = qin.lo != q.lo || qin.hi != q.hi || kin.lo != k.lo || kin.hi != k.hi;
+  bool any_full = false, any_partial = false;
+  if (!empty(qin) && !empty(kin)) {
+    for (int64_t qb = qin.lo / g.block_q; qb <= qin.hi / g.block_q; ++qb)
+      for (int64_t kb = kin.lo / g.block_k; kb <= kin.hi / g.block_k; ++kb) {
+        const BlockKind kind = g.at(qb, kb);
+        any_empty |= kind == BlockKind::empty;
+        any_full |= kind == BlockKind::full;
+        any_partial |= kind == BlockKind::partial;
+      }
+  }
+  if (!any_full && !any_partial) return BlockKind::empty;
+  if (!any_partial) return any_empty ? BlockKind::partial : BlockKind::full;
+  const BlockKind inner = classify_inner(mask, q, k, qd, kd);
+  if (!any_full && !any_empty) return inner;  // every pair follows the inner predicate
+  if (inner == BlockKind::empty && !any_full) return BlockKind::empty;
+  if (inner == BlockKind::full && !any_empty) return BlockKind::full;
+  return BlockKind::partial;
 }
 
 }  // namespace

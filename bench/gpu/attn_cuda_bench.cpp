@@ -55,6 +55,7 @@ void fill_random(void* dst, size_t count, uint64_t seed) {
 
 struct Result {
   double fwd_ms = 0, bwd_ms = 0;
+  double used_gib = 0;  // device memory in use after the runs (buffers + retained workspace)
 };
 
 float median(std::vector<float> v) {
@@ -64,9 +65,9 @@ float median(std::vector<float> v) {
 
 // Times forward and backward of one configuration; two input sets alternate between runs.
 Result run(int64_t batch, int64_t n, int64_t heads, int64_t dim, bool causal, int repeat,
-           int warmup, bool backward) {
+           int warmup, int sets, bool backward) {
   const size_t elems = size_t(batch * n * heads * dim);
-  constexpr int kSets = 2;
+  const int kSets = sets;  // input sets rotated between runs so that L2 does not hold them
   std::vector<DeviceMem> q, k, v, dout;
   for (int s = 0; s < kSets; ++s) {
     for (auto* vec : {&q, &k, &v, &dout}) {
@@ -120,6 +121,9 @@ Result run(int64_t batch, int64_t n, int64_t heads, int64_t dim, bool causal, in
   }
   LONGCTX_CUDA_CHECK(cudaEventDestroy(start));
   LONGCTX_CUDA_CHECK(cudaEventDestroy(stop));
+  size_t free_bytes = 0, total_bytes = 0;
+  LONGCTX_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  r.used_gib = double(total_bytes - free_bytes) / double(1ull << 30);
   return r;
 }
 
@@ -129,7 +133,7 @@ int main(int argc, char** argv) {
   CLI::App app{"longctx CUDA attention benchmark (bf16)"};
   std::vector<int64_t> seqs{1024, 4096, 16384, 65536};
   int64_t tokens = 16384, heads = 16, dim = 128;
-  int repeat = 10, warmup = 2;
+  int repeat = 10, warmup = 2, sets = 2;
   bool no_backward = false;
   std::vector<std::string> masks{"full", "causal"};
   app.add_option("--seq", seqs, "sequence lengths N");
@@ -138,30 +142,32 @@ int main(int argc, char** argv) {
   app.add_option("--dim", dim, "head dim: 64 or 128");
   app.add_option("--repeat", repeat, "timed runs per measurement (median)");
   app.add_option("--warmup", warmup, "untimed runs before timing");
+  app.add_option("--sets", sets, "input sets rotated between runs (1 for the largest sizes)")
+      ->check(CLI::Range(1, 4));
   app.add_flag("--forward-only", no_backward, "skip the backward");
   app.add_option("--masks", masks, "full and/or causal")->check(CLI::IsMember({"full", "causal"}));
   CLI11_PARSE(app, argc, argv);
 
   try {
     std::fprintf(stderr, "device: %s\n", longctx::cuda::device_description().c_str());
-    std::fprintf(stderr, "%8s %7s %6s %10s %10s %10s %10s\n", "N", "mask", "batch", "fwd ms",
-                 "fwd TF/s", "bwd ms", "bwd TF/s");
+    std::fprintf(stderr, "%8s %7s %6s %10s %10s %10s %10s %9s\n", "N", "mask", "batch", "fwd ms",
+                 "fwd TF/s", "bwd ms", "bwd TF/s", "mem GiB");
     for (int64_t n : seqs) {
       const int64_t batch = std::max<int64_t>(1, tokens / n);
       for (const std::string& mask : masks) {
         const bool causal = mask == "causal";
-        const Result r = run(batch, n, heads, dim, causal, repeat, warmup, !no_backward);
+        const Result r = run(batch, n, heads, dim, causal, repeat, warmup, sets, !no_backward);
         const double flops = 4.0 * batch * heads * double(n) * n * dim / (causal ? 2 : 1);
         const double fwd_tf = flops / (r.fwd_ms * 1e-3) / 1e12;
         const double bwd_tf = r.bwd_ms > 0 ? 2.5 * flops / (r.bwd_ms * 1e-3) / 1e12 : 0.0;
-        std::fprintf(stderr, "%8lld %7s %6lld %10.3f %10.1f %10.3f %10.1f\n", (long long)n,
+        std::fprintf(stderr, "%8lld %7s %6lld %10.3f %10.1f %10.3f %10.1f %9.1f\n", (long long)n,
                      causal ? "causal" : "full", (long long)batch, r.fwd_ms, fwd_tf, r.bwd_ms,
-                     bwd_tf);
+                     bwd_tf, r.used_gib);
         nlohmann::json j{{"impl", "longctx"},  {"seq", n},
                          {"batch", batch},     {"heads", heads},
                          {"dim", dim},         {"causal", causal},
                          {"fwd_ms", r.fwd_ms}, {"fwd_tflops", fwd_tf},
-                         {"bwd_ms", r.bwd_ms}, {"bwd_tflops", bwd_tf}};
+                         {"bwd_ms", r.bwd_ms}, {"bwd_tflops", bwd_tf}, {"device_mem_used_gib", r.used_gib}};
         std::printf("%s\n", j.dump().c_str());
         std::fflush(stdout);
       }

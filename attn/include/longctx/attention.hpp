@@ -15,7 +15,9 @@
 
 namespace longctx {
 
-enum class Backend : uint8_t { cpu, reference };
+// cuda: Hopper GPUs (builds with LONGCTX_CUDA); tensors are device pointers, the spec's arrays
+// stay on the host; only the caller-buffer forms (outputs on the device) apply.
+enum class Backend : uint8_t { cpu, reference, cuda };
 
 struct AttentionOptions {
   Backend backend = Backend::cpu;

@@ -12,7 +12,7 @@
 
 namespace longctx {
 
-enum class BlockKind : uint8_t { empty = 0, full = 1, partial = 2 };
+// BlockKind {empty, full, partial} comes from block_sparse.hpp (through mask.hpp).
 
 struct BlockEntry {
   int32_t block;   // the other axis' block index
