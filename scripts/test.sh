@@ -2,7 +2,8 @@
 # Quick start 2/2: installs what is missing, builds Release in build/ and runs the whole CTest
 # suite, then builds again with AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/
 # and runs the suite there (sanitizer builds shrink the oracle-heavy test sizes on their own:
-# tests/CMakeLists.txt defines LONGCTX_TEST_SMALL). Set LONGCTX_SKIP_SANITIZE=1 to skip the
+# tests/CMakeLists.txt defines LONGCTX_TEST_SMALL). The CUDA backend is compiled (when nvcc is
+# present) in the Release build only; its GPU tests skip without a GPU. Set LONGCTX_SKIP_SANITIZE=1 to skip the
 # second build; LONGCTX_BUILD_DIR / LONGCTX_ASAN_BUILD_DIR choose other build directories.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +27,6 @@ if [ "${LONGCTX_SKIP_SANITIZE:-0}" != "1" ]; then
   export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
   run_suite "${LONGCTX_ASAN_BUILD_DIR:-$root/build-asan}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DLONGCTX_SANITIZE=address,undefined -DLONGCTX_BUILD_BENCH=OFF
+    -DLONGCTX_SANITIZE=address,undefined -DLONGCTX_BUILD_BENCH=OFF -DLONGCTX_CUDA=OFF
 fi
 echo "== test.sh: all suites passed in $((SECONDS - start)) s"
