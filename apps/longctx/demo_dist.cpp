@@ -63,12 +63,15 @@ std::optional<nlohmann::json> run_parallel(const std::string& mpirun, const std:
   // Root needs OpenMPI's consent; shared memory only, so that no network is probed, and without
   // the single-copy path that containers may refuse; OpenMPI's allocations at exit would fail a
   // sanitizer build's leak check.
-  const std::string command = fmt::format(
-      "OMPI_MCA_btl=${{OMPI_MCA_btl:-self,vader}} "
-      "OMPI_MCA_btl_vader_single_copy_mechanism=${{OMPI_MCA_btl_vader_single_copy_mechanism:-none}} "
-      "ASAN_OPTIONS=\"${{ASAN_OPTIONS:+$ASAN_OPTIONS:}}detect_leaks=0\" "
-      "{} --oversubscribe {}-n {} '{}' attn {} --json 2>/dev/null",
-      mpirun, geteuid() == 0 ? "--allow-run-as-root " : "", kRanks, self_executable(), args);
+  const std::string env =
+      "OMPI_MCA_btl=${OMPI_MCA_btl:-self,vader} "
+      "OMPI_MCA_btl_vader_single_copy_mechanism="
+      "${OMPI_MCA_btl_vader_single_copy_mechanism:-none} "
+      "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" ";
+  const std::string command =
+      env + fmt::format("{} --oversubscribe {}-n {} '{}' attn {} --json 2>/dev/null", mpirun,
+                        geteuid() == 0 ? "--allow-run-as-root " : "", kRanks, self_executable(),
+                        args);
   const Output o = run_command(command);
   try {
     if (o.status == 0 || o.status == 1) return nlohmann::json::parse(o.out);

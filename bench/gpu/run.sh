@@ -7,7 +7,9 @@
 #   4. benchmarks longctx against torch SDPA (flash and cuDNN backends) on the ANCHORS.md
 #      sizes and prints the comparison table,
 #   5. (full mode) the headline: causal forward + backward over 1,048,576 tokens.
-# Usage: bench/gpu/run.sh [quick|full|test|tune|build|headline]   Logs go to $OUT (default ./out).
+# Usage: bench/gpu/run.sh [quick|full|bench|test|tune|build|headline]
+#   full = bench + headline (about 10 minutes: split it into bench and headline calls when the
+#   device tool limits one command to 10 minutes).   Logs go to $OUT (default ./out).
 set -uo pipefail
 mode=${1:-full}
 root=$(cd "$(dirname "$0")/../.." && pwd)

@@ -34,6 +34,7 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int64_t kRangeBytes = 8 << 20;       // K + V rows of one key range (fits the L3)
 constexpr int64_t kSubRangeBytes = 512 << 10;  // K + V rows of one sub-range (a quarter of L2)
 constexpr int64_t kQueryBlock = 256;           // queries that sweep a sub-range together
+constexpr int64_t kMinPiece = 32;              // selected keys per query and sub-range, at least
 
 }  // namespace
 
@@ -91,8 +92,16 @@ void dsa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
           for (int64_t qb = 0; qb < query_blocks; ++qb) {
             const int64_t t0 = qb * kQueryBlock, t1 = std::min(s.n, t0 + kQueryBlock);
             std::fill(packed.begin(), packed.end(), 0);
-            for (int64_t key_end = std::min(range_end, r * range + sub_range);;
-                 key_end = std::min(range_end, key_end + sub_range)) {
+            // Long rows select few keys per sub-range; widen it so that a query's piece keeps
+            // ~kMinPiece keys (fixed costs per piece: softmax bookkeeping, accumulator loads).
+            const int64_t visible = std::min(s.m, t1 + s.m - s.n);
+            const int64_t sub =
+                options.key_range > 0
+                    ? sub_range
+                    : std::min(range, std::max(sub_range, kMinPiece * visible /
+                                                              std::max<int64_t>(1, selection.k)));
+            for (int64_t key_end = std::min(range_end, r * range + sub);;
+                 key_end = std::min(range_end, key_end + sub)) {
               for (int64_t t = t0; t < t1; ++t) {
                 const int32_t* idx = selection.keys(b, sg, t);
                 const int64_t count = selection.size(b, sg, t);

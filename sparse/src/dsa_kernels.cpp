@@ -196,6 +196,8 @@ void RowAccumulate(const float* w, const float* base, int64_t stride, const int3
   }
 }
 
+// Both below read and write whole vectors: x must have room up to n rounded up to the lane
+// count (the score rows are padded to kColumnPad); lanes past n are scratch, never summed.
 float ExpShiftSum(float* x, int64_t n, float shift) {
   const hn::ScalableTag<float> d;
   using V = hn::Vec<decltype(d)>;
@@ -208,24 +210,26 @@ float ExpShiftSum(float* x, int64_t n, float shift) {
     hn::StoreU(e, d, x + i);
     sum = hn::Add(sum, e);
   }
-  float total = hn::GetLane(hn::SumOfLanes(d, sum));
-  for (; i < n; ++i) {
-    x[i] = std::exp(x[i] - shift);
-    total += x[i];
+  if (i < n) {  // the tail as one vector; lanes past n are zeroed before exp and not summed
+    const auto valid = hn::FirstN(d, size_t(n - i));
+    const V e = hn::Exp(d, hn::IfThenElseZero(valid, hn::Sub(hn::LoadU(d, x + i), sv)));
+    hn::StoreU(e, d, x + i);
+    sum = hn::Add(sum, hn::IfThenElseZero(valid, e));
   }
-  return total;
+  return hn::GetLane(hn::SumOfLanes(d, sum));
 }
 
 float MaxOf(const float* x, int64_t n) {
   const hn::ScalableTag<float> d;
   using V = hn::Vec<decltype(d)>;
   const int64_t lanes = int64_t(hn::Lanes(d));
-  V m = hn::Set(d, -std::numeric_limits<float>::infinity());
+  const V neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
+  V m = neg_inf;
   int64_t i = 0;
   for (; i + lanes <= n; i += lanes) m = hn::Max(m, hn::LoadU(d, x + i));
-  float best = hn::GetLane(hn::MaxOfLanes(d, m));
-  for (; i < n; ++i) best = std::max(best, x[i]);
-  return best;
+  if (i < n)
+    m = hn::Max(m, hn::IfThenElse(hn::FirstN(d, size_t(n - i)), hn::LoadU(d, x + i), neg_inf));
+  return hn::GetLane(hn::MaxOfLanes(d, m));
 }
 
 }  // namespace longctx::sparse::HWY_NAMESPACE

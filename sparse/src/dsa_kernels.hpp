@@ -31,9 +31,10 @@ void row_dots(const float* fixed, const float* base, int64_t stride, const int32
 void row_accumulate(const float* w, const float* base, int64_t stride, const int32_t* list,
                     int64_t count, int64_t heads, int64_t heads_pad, int64_t dpad, float* acc);
 
-// x[0, n) = exp(x − shift) in place; returns their sum.
+// x[0, n) = exp(x − shift) in place; returns their sum. x must be padded to kColumnPad floats
+// (entries past n are overwritten with scratch).
 float exp_shift_sum(float* x, int64_t n, float shift);
-// max of x[0, n) (−inf when n = 0).
+// max of x[0, n) (−inf when n = 0); reads x up to n rounded up to kColumnPad.
 float max_of(const float* x, int64_t n);
 
 }  // namespace longctx::sparse
