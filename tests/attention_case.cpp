@@ -94,7 +94,6 @@ double max_row_norm(const TensorView& t) {  // max over (b, row, head) of |t[b, 
   return ::testing::AssertionSuccess();
 }
 
-
 // The public API on host tensors, or through device copies for Backend::cuda.
 ForwardResult run_forward(const TensorView& q, const TensorView& k, const TensorView& v,
                           const AttentionSpec& spec, const AttentionOptions& o) {
@@ -231,8 +230,8 @@ void check_attention_case(const AttentionCase& c) {
   EXPECT_TRUE(empty_rows_zero(out, ref.lse, c, c.dv(), "out"));
   if (!c.backward) return;
 
-  BackwardResult bwd = run_backward(in.q.view, in.k.view, in.v.view, fwd.out, fwd.lse,
-                                    in.dout.view, in.spec, c.options);
+  BackwardResult bwd = run_backward(in.q.view, in.k.view, in.v.view, fwd.out, fwd.lse, in.dout.view,
+                                    in.spec, c.options);
   const BackwardProblem bproblem = make_backward_problem(in.q.view, in.k.view, in.v.view, fwd.out,
                                                          fwd.lse, in.dout.view, in.spec);
   const reference::Backward refb = reference::backward(bproblem);

@@ -24,7 +24,8 @@ class Mirror {
   Mirror() = default;
   explicit Mirror(const TensorView& host) : host_(host) {
     int64_t span = 1;
-    for (int i = 0; i < host.rank; ++i) span += (host.shape[size_t(i)] - 1) * host.strides[size_t(i)];
+    for (int i = 0; i < host.rank; ++i)
+      span += (host.shape[size_t(i)] - 1) * host.strides[size_t(i)];
     bytes_ = size_t(span) * dtype_size(host.dtype);
     LONGCTX_CUDA_CHECK(cudaMalloc(&ptr_, bytes_));
     view_ = host;
@@ -88,7 +89,9 @@ class DeviceRun {
   Mirror q, k, v, out, lse, dout, dq, dk, dv;
 };
 
-void DeviceRunDeleter::operator()(DeviceRun* d) const { delete d; }
+void DeviceRunDeleter::operator()(DeviceRun* d) const {
+  delete d;
+}
 
 DeviceRunPtr make_device_run() {
   LONGCTX_CHECK_ARG(cuda::device_available(), "--device", "cuda with a CUDA device present",
@@ -127,12 +130,16 @@ double device_backward(DeviceRun& d, const TensorView& dout, const AttentionSpec
   return ms;
 }
 
-std::string device_name() { return cuda::device_description(); }
+std::string device_name() {
+  return cuda::device_description();
+}
 
 #else  // no CUDA backend in this build
 
 class DeviceRun {};
-void DeviceRunDeleter::operator()(DeviceRun* d) const { delete d; }
+void DeviceRunDeleter::operator()(DeviceRun* d) const {
+  delete d;
+}
 
 DeviceRunPtr make_device_run() {
   throw ArgumentError("--device", "cpu (this build has no CUDA backend: configure with nvcc)",
@@ -147,7 +154,9 @@ double device_backward(DeviceRun&, const TensorView&, const AttentionSpec&, cons
                        const TensorView&, const TensorView&) {
   return (void)make_device_run(), 0.0;
 }
-std::string device_name() { return "no CUDA backend in this build"; }
+std::string device_name() {
+  return "no CUDA backend in this build";
+}
 
 #endif
 

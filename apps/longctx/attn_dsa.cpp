@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "check_report.hpp"
 #include "cpu/cpu_attention.hpp"
 #include "dsa_case.hpp"
 #include "longctx/core/error.hpp"
@@ -209,26 +210,13 @@ int run_dsa_attn(const AttnConfig& config, const DsaRunFlags& run, const DsaFlag
     std::fprintf(stderr,
                  "longctx attn: checking against the float64 oracle on the selected keys...\n");
     const CheckResult r = check_dsa(c, run.check_rows, a.seed + 1, run.backward);
-    j["err_out"] = r.err_out;
-    j["err_lse"] = r.err_lse;
-    if (r.err_dq) j["err_dq"] = *r.err_dq;
-    if (r.err_dk) j["err_dk"] = *r.err_dk;
-    if (r.err_dv) j["err_dv"] = *r.err_dv;
-    j["check_rows"] = r.rows_checked;
-    j["check_full_gradients"] = r.full_gradients;
-    j["tolerance"] = r.tolerance;
-    j["check_passed"] = r.passed();
+    add_check_json(r, j);
     if (!run.json) {
       std::printf(
           "check     max relative error vs the float64 oracle on the same selected keys (%lld "
           "query rows%s)\n",
           static_cast<long long>(r.rows_checked), r.full_gradients ? "; dK, dV on all keys" : "");
-      std::printf("          out %s  lse %s  dq %s  dk %s  dv %s  tolerance %s: %s\n",
-                  format_error(r.err_out).c_str(), format_error(r.err_lse).c_str(),
-                  r.err_dq ? format_error(*r.err_dq).c_str() : "-",
-                  r.err_dk ? format_error(*r.err_dk).c_str() : "-",
-                  r.err_dv ? format_error(*r.err_dv).c_str() : "-",
-                  format_error(r.tolerance).c_str(), r.passed() ? "PASS" : "FAIL");
+      print_check_errors(r);
     }
     if (!r.passed()) exit_code = 1;
   }

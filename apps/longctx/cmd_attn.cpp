@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "attn_case.hpp"
+#include "check_report.hpp"
 #include "attn_dsa.hpp"
 #include "attn_parallel.hpp"
 #include "attn_sparse_flags.hpp"
@@ -293,27 +294,14 @@ int cmd_attn(int argc, char** argv) {
     co.sample_rows = flags.check_rows;
     co.seed = config.seed + 1;
     const CheckResult r = check_against_oracle(c, co);
-    j["err_out"] = r.err_out;
-    j["err_lse"] = r.err_lse;
-    if (r.err_dq) j["err_dq"] = *r.err_dq;
-    if (r.err_dk) j["err_dk"] = *r.err_dk;
-    if (r.err_dv) j["err_dv"] = *r.err_dv;
-    j["check_rows"] = r.rows_checked;
-    j["check_full_gradients"] = r.full_gradients;
-    j["tolerance"] = r.tolerance;
-    j["check_passed"] = r.passed();
+    add_check_json(r, j);
     if (human) {
       std::printf(
           "check     max relative error vs the float64 oracle (max|x-ref| / max|ref| per tensor; "
           "%lld query rows x all batches and heads%s)\n",
           static_cast<long long>(r.rows_checked),
           r.full_gradients ? "; dQ, dK, dV on all rows" : "");
-      std::printf("          out %s  lse %s  dq %s  dk %s  dv %s  tolerance %s: %s\n",
-                  format_error(r.err_out).c_str(), format_error(r.err_lse).c_str(),
-                  r.err_dq ? format_error(*r.err_dq).c_str() : "-",
-                  r.err_dk ? format_error(*r.err_dk).c_str() : "-",
-                  r.err_dv ? format_error(*r.err_dv).c_str() : "-",
-                  format_error(r.tolerance).c_str(), r.passed() ? "PASS" : "FAIL");
+      print_check_errors(r);
     }
     if (!r.passed()) exit_code = 1;
   }

@@ -252,11 +252,10 @@ UploadedTiles make_tiles(const ResolvedMask& r, const UploadedMask& um, int64_t 
   return u;
 }
 
-}  // namespace
-
-void forward(const ForwardProblem& p, const TensorView& out, const TensorView& lse) {
-  const AttentionShape& s = p.shape;
-  check_shape(s);
+// Checks what both passes read (shape, dtype, q/k/v/out and lse on the device) and returns the
+// kernels' dtype.
+KernelDType check_common(const ForwardProblem& p, const TensorView& out, const TensorView& lse) {
+  check_shape(p.shape);
   const KernelDType kd = kernel_dtype(p.q.dtype, "q");
   check_device_matrix(p.q, p.q.dtype, "q");
   check_device_matrix(p.k, p.q.dtype, "k");
@@ -264,6 +263,14 @@ void forward(const ForwardProblem& p, const TensorView& out, const TensorView& l
   check_device_matrix(out, p.q.dtype, "out");
   check_device_lse(lse, "lse");
   keep_pool_memory();
+  return kd;
+}
+
+}  // namespace
+
+void forward(const ForwardProblem& p, const TensorView& out, const TensorView& lse) {
+  const AttentionShape& s = p.shape;
+  const KernelDType kd = check_common(p, out, lse);
 
   const int tile = forward_tile();
   const KernelBlocks blocks = kernel_blocks(int(s.dim), tile);
@@ -295,18 +302,11 @@ void backward(const BackwardProblem& bp, const TensorView& dq, const TensorView&
               const TensorView& dv) {
   const ForwardProblem& p = bp.fwd;
   const AttentionShape& s = p.shape;
-  check_shape(s);
-  const KernelDType kd = kernel_dtype(p.q.dtype, "q");
-  check_device_matrix(p.q, p.q.dtype, "q");
-  check_device_matrix(p.k, p.q.dtype, "k");
-  check_device_matrix(p.v, p.q.dtype, "v");
-  check_device_matrix(bp.out, p.q.dtype, "out");
+  const KernelDType kd = check_common(p, bp.out, bp.lse);
   check_device_matrix(bp.dout, p.q.dtype, "dout");
-  check_device_lse(bp.lse, "lse");
   check_device_matrix(dq, p.q.dtype, "dq");
   check_device_matrix(dk, p.q.dtype, "dk");
   check_device_matrix(dv, p.q.dtype, "dv");
-  keep_pool_memory();
 
   const KernelBlocks blocks = kernel_blocks(int(s.dim), 0);
   UploadedMask um = upload_mask(p.mask, s.batch);

@@ -20,7 +20,9 @@ bool head_dim_supported(int head_dim) {
   return head_dim == 64 || head_dim == 128;
 }
 
-int forward_tile_count() { return kForwardTiles; }
+int forward_tile_count() {
+  return kForwardTiles;
+}
 
 KernelBlocks kernel_blocks(int head_dim, int forward_tile) {
   KernelBlocks b{};

@@ -163,11 +163,17 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%8lld %7s %6lld %10.3f %10.1f %10.3f %10.1f %9.1f\n", (long long)n,
                      causal ? "causal" : "full", (long long)batch, r.fwd_ms, fwd_tf, r.bwd_ms,
                      bwd_tf, r.used_gib);
-        nlohmann::json j{{"impl", "longctx"},  {"seq", n},
-                         {"batch", batch},     {"heads", heads},
-                         {"dim", dim},         {"causal", causal},
-                         {"fwd_ms", r.fwd_ms}, {"fwd_tflops", fwd_tf},
-                         {"bwd_ms", r.bwd_ms}, {"bwd_tflops", bwd_tf}, {"device_mem_used_gib", r.used_gib}};
+        nlohmann::json j{{"impl", "longctx"},
+                         {"seq", n},
+                         {"batch", batch},
+                         {"heads", heads},
+                         {"dim", dim},
+                         {"causal", causal},
+                         {"fwd_ms", r.fwd_ms},
+                         {"fwd_tflops", fwd_tf},
+                         {"bwd_ms", r.bwd_ms},
+                         {"bwd_tflops", bwd_tf},
+                         {"device_mem_used_gib", r.used_gib}};
         std::printf("%s\n", j.dump().c_str());
         std::fflush(stdout);
       }
