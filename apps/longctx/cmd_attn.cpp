@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "attn_case.hpp"
-#include "check_report.hpp"
 #include "attn_dsa.hpp"
 #include "attn_parallel.hpp"
 #include "attn_sparse_flags.hpp"
+#include "check_report.hpp"
 #include "cli_parse.hpp"
 #include "commands.hpp"
 #include "cpu/cpu_attention.hpp"
@@ -218,11 +218,12 @@ int cmd_attn(int argc, char** argv) {
   flags.seed_given = app.count("--seed") > 0;
   AttnConfig config = make_config(flags);
   apply_sparse_mask_flags(app, flags.mask, flags.sparse, config);
-  const DsaRunFlags dsa_run{flags.repeat,   flags.warmup, flags.backward,
-                            flags.check,    flags.json,   flags.check_rows};
-  if (std::optional<int> rc = maybe_run_dsa(app, flags.mask, config, dsa_run, flags.dsa)) return *rc;
-  const ParallelFlags parallel{flags.parallel, flags.backward, flags.check, flags.json,
-                               flags.seed_given, flags.repeat, flags.warmup, flags.check_rows};
+  const DsaRunFlags dsa_run{flags.repeat, flags.warmup, flags.backward,
+                            flags.check,  flags.json,   flags.check_rows};
+  if (std::optional<int> rc = maybe_run_dsa(app, flags.mask, config, dsa_run, flags.dsa))
+    return *rc;
+  const ParallelFlags parallel{flags.parallel,   flags.backward, flags.check,  flags.json,
+                               flags.seed_given, flags.repeat,   flags.warmup, flags.check_rows};
   if (wants_parallel_attn(parallel)) return run_attn_parallel(config, parallel);
   const bool human = !flags.json;
 

@@ -137,7 +137,7 @@ void run_distributed(DemoContext& ctx) {
   c.seed = ctx.next_seed();
   DemoRow row;
   row.section = section;
-  row.what = fmt::format("zigzag P=2 fwd+bwd d={}", c.dim);
+  row.what = fmt::format("fwd+bwd d={} 1 thr", c.dim);
   row.tokens = c.seq;
   row.naive_bytes = naive_score_bytes(c);
   const FlopCount flops = attention_flops(c);
