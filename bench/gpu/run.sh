@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One call on the lent GPU host does everything (docs/PERF.md quotes its output):
-#   1. unpacks the Debian packages carried in .deps/ when the host lacks the libraries,
+#   1. unpacks the Debian packages carried in .deps/ (bench/gpu/fetch-debs.sh downloads them)
+#      when the host lacks the libraries,
 #   2. builds the CUDA backend, the GPU tests and the benchmark (sm_90a),
 #   3. runs the GPU tests (ctest -L gpu), then compute-sanitizer memcheck and racecheck on
 #      small cases,
