@@ -11,10 +11,12 @@
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "attn_case.hpp"
+#include "cli_parse.hpp"
 #include "cpu/cpu_attention.hpp"
 #include "gemm_baseline.hpp"
 #include "longctx/core/memory.hpp"
@@ -113,14 +115,8 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   app.add_flag("!--no-backward", o.backward, "forward only");
   app.add_flag("--json", o.json, "print one JSON object");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
-  }
+  if (std::optional<int> rc = longctx::app::parse_command_line(app, "attn_vs_gemm", argc, argv))
+    return *rc;
   o.threads = resolve_threads(o.threads);
   try {
     std::fprintf(stderr, "attn_vs_gemm: %d threads, SIMD %s, B=%lld N=%lld H=%lld d=%lld\n",

@@ -15,10 +15,12 @@
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "attn_case.hpp"
+#include "cli_parse.hpp"
 #include "cpu/cpu_attention.hpp"
 #include "longctx/core/threads.hpp"
 #include "longctx/core/timer.hpp"
@@ -108,14 +110,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000));
   app.add_flag("--backward", o.backward, "also time the backward passes");
   app.add_flag("--json", o.json, "print one JSON object");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
-  }
+  if (std::optional<int> rc = longctx::app::parse_command_line(app, "sparse_masks", argc, argv))
+    return *rc;
   o.threads = resolve_threads(o.threads);
   try {
     std::fprintf(stderr, "sparse_masks: %d threads, SIMD %s, d=%lld, %d repeats\n", o.threads,

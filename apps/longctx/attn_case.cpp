@@ -66,9 +66,9 @@ double naive_score_bytes(const AttnConfig& c) {
   return double(c.batch) * double(c.heads) * double(c.seq) * double(c.seq_k) * sizeof(float);
 }
 
-AttnCase::Laid AttnCase::make(DType dtype, Layout layout, int64_t b, int64_t rows, int64_t heads,
-                              int64_t dim) {
-  Laid t;
+LaidTensor make_laid_tensor(DType dtype, Layout layout, int64_t b, int64_t rows, int64_t heads,
+                            int64_t dim) {
+  LaidTensor t;
   if (layout == Layout::bnhd) {
     t.storage = Tensor(dtype, {b, rows, heads, dim});
     t.view = t.storage.view();
@@ -83,11 +83,11 @@ AttnCase::AttnCase(AttnConfig config) : config_(config.resolve_defaults()) {
   const AttnConfig& c = config_;
   spec_ = c.spec();
   options_ = c.options();
-  q_ = make(c.dtype, c.layout, c.batch, c.seq, c.heads, c.dim);         // [B, N, H, D]
-  k_ = make(c.dtype, c.layout, c.batch, c.seq_k, c.kv_heads, c.dim);    // [B, M, G, D]
-  v_ = make(c.dtype, c.layout, c.batch, c.seq_k, c.kv_heads, c.dim_v);  // [B, M, G, DV]
-  out_ = make(c.dtype, c.layout, c.batch, c.seq, c.heads, c.dim_v);     // [B, N, H, DV]
-  lse_ = Tensor(DType::f32, {c.batch, c.heads, c.seq});                 // [B, H, N]
+  q_ = make_laid_tensor(c.dtype, c.layout, c.batch, c.seq, c.heads, c.dim);         // [B, N, H, D]
+  k_ = make_laid_tensor(c.dtype, c.layout, c.batch, c.seq_k, c.kv_heads, c.dim);    // [B, M, G, D]
+  v_ = make_laid_tensor(c.dtype, c.layout, c.batch, c.seq_k, c.kv_heads, c.dim_v);  // [B, M, G, DV]
+  out_ = make_laid_tensor(c.dtype, c.layout, c.batch, c.seq, c.heads, c.dim_v);     // [B, N, H, DV]
+  lse_ = Tensor(DType::f32, {c.batch, c.heads, c.seq});                             // [B, H, N]
   Rng rng(c.seed);
   fill_normal(q_.view, rng);
   fill_normal(k_.view, rng);
@@ -115,10 +115,11 @@ double AttnCase::run_backward() {
   if (!has_forward_) run_forward();
   const AttnConfig& c = config_;
   if (dout_.view.empty()) {
-    dout_ = make(c.dtype, c.layout, c.batch, c.seq, c.heads, c.dim_v);     // [B, N, H, DV]
-    dq_ = make(c.dtype, c.layout, c.batch, c.seq, c.heads, c.dim);         // [B, N, H, D]
-    dk_ = make(c.dtype, c.layout, c.batch, c.seq_k, c.kv_heads, c.dim);    // [B, M, G, D]
-    dv_ = make(c.dtype, c.layout, c.batch, c.seq_k, c.kv_heads, c.dim_v);  // [B, M, G, DV]
+    dout_ = make_laid_tensor(c.dtype, c.layout, c.batch, c.seq, c.heads, c.dim_v);  // [B, N, H, DV]
+    dq_ = make_laid_tensor(c.dtype, c.layout, c.batch, c.seq, c.heads, c.dim);      // [B, N, H, D]
+    dk_ = make_laid_tensor(c.dtype, c.layout, c.batch, c.seq_k, c.kv_heads, c.dim);  // [B, M, G, D]
+    dv_ = make_laid_tensor(c.dtype, c.layout, c.batch, c.seq_k, c.kv_heads,
+                           c.dim_v);          // [B, M, G, DV]
     Rng rng(c.seed ^ 0x9e3779b97f4a7c15ull);  // independent of the q/k/v stream
     fill_normal(dout_.view, rng);
   }
@@ -135,7 +136,7 @@ double AttnCase::run_backward() {
 
 int64_t AttnCase::tensor_bytes() const {
   int64_t total = lse_.nbytes();
-  for (const Laid* t : {&q_, &k_, &v_, &out_, &dout_, &dq_, &dk_, &dv_})
+  for (const LaidTensor* t : {&q_, &k_, &v_, &out_, &dout_, &dq_, &dk_, &dv_})
     if (!t->view.empty()) total += t->storage.nbytes();
   return total;
 }

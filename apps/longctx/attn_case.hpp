@@ -64,6 +64,15 @@ FlopCount attention_flops(const AttnConfig& c);
 // problem, B·H·N·M·4 (the softmax probabilities of the same size come on top of this).
 double naive_score_bytes(const AttnConfig& c);
 
+// A logical [B, rows, heads, dim] tensor stored in `layout` order (the API takes strides, so
+// both orders are the same logical tensor).
+struct LaidTensor {
+  Tensor storage;
+  TensorView view;  // logical [B, rows, heads, dim]
+};
+LaidTensor make_laid_tensor(DType dtype, Layout layout, int64_t b, int64_t rows, int64_t heads,
+                            int64_t dim);
+
 // Inputs and outputs of one problem. The constructor allocates q, k, v (N(0, 1) values from
 // `config.seed`, rounded to the dtype), out and lse. The backward buffers (dout, dq, dk, dv) are
 // allocated on the first run_backward, so a forward-only run's peak memory does not include them.
@@ -93,17 +102,10 @@ class AttnCase {
   int64_t tensor_bytes() const;
 
  private:
-  // A logical [B, rows, heads, dim] tensor stored in `layout` order.
-  struct Laid {
-    Tensor storage;
-    TensorView view;  // logical [B, rows, heads, dim]
-  };
-  static Laid make(DType dtype, Layout layout, int64_t b, int64_t rows, int64_t heads, int64_t dim);
-
   AttnConfig config_;
   AttentionSpec spec_;
   AttentionOptions options_;
-  Laid q_, k_, v_, out_, dout_, dq_, dk_, dv_;
+  LaidTensor q_, k_, v_, out_, dout_, dq_, dk_, dv_;
   Tensor lse_;  // [B, H, N] float32
   bool has_forward_ = false;
   DeviceRunPtr device_;  // Backend::cuda: device copies of the tensors above

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "check_report.hpp"
+#include "attn_report.hpp"
 #include "cpu/cpu_attention.hpp"
 #include "dsa_case.hpp"
 #include "longctx/core/error.hpp"
@@ -145,24 +145,15 @@ int run_dsa_attn(const AttnConfig& config, const DsaRunFlags& run, const DsaFlag
                                double(dc.indexer_groups * dc.indexer_heads * dc.indexer_dim);
 
   nlohmann::json j;
-  j["batch"] = a.batch;
-  j["seq"] = a.seq;
-  j["seq_k"] = a.seq_k;
-  j["heads"] = a.heads;
-  j["kv_heads"] = a.kv_heads;
-  j["dim"] = a.dim;
-  j["dim_v"] = a.dim_v;
+  add_problem_json(a, j);
   j["mask"] = "dsa";
   j["topk"] = dc.top_k;
   j["indexer_heads"] = dc.indexer_heads;
   j["indexer_dim"] = dc.indexer_dim;
   j["indexer_groups"] = dc.indexer_groups;
   j["quantized"] = dc.quantized;
-  j["dtype"] = std::string(dtype_name(a.dtype));
   j["layout"] = layout_name(a.layout);
-  j["threads"] = a.threads;
   j["simd"] = cpu::simd_target_name();
-  j["seed"] = a.seed;
   j["repeat"] = run.repeat;
   j["warmup"] = run.warmup;
   j["selected_pairs"] = pairs;

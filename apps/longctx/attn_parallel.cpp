@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "check_report.hpp"
+#include "attn_report.hpp"
 #include "cpu/cpu_attention.hpp"
 #include "longctx/core/error.hpp"
 #include "longctx/core/memory.hpp"
@@ -252,19 +252,10 @@ int run(Communicator& comm, AttnConfig config, const ParallelFlags& f) {
   j["ulysses"] = pc.ulysses;
   j["ring"] = pc.ring;
   j["sequence_layout"] = dist::layout_kind_name(pc.layout);
-  j["batch"] = config.batch;
-  j["seq"] = config.seq;
-  j["seq_k"] = config.seq_k;
-  j["heads"] = config.heads;
-  j["kv_heads"] = config.kv_heads;
-  j["dim"] = config.dim;
-  j["dim_v"] = config.dim_v;
+  add_problem_json(config, j);
   j["mask"] = config.mask == MaskKind::causal ? "causal" : "full";
   if (config.window) j["window"] = {config.window->left, config.window->right};
-  j["dtype"] = std::string(dtype_name(config.dtype));
-  j["threads"] = config.threads;
   j["simd"] = cpu::simd_target_name();
-  j["seed"] = config.seed;
   j["repeat"] = f.repeat;
   j["warmup"] = f.warmup;
   j["visible_pairs"] = flops.visible_pairs;

@@ -13,8 +13,8 @@
 #include "attn_case.hpp"
 #include "attn_dsa.hpp"
 #include "attn_parallel.hpp"
+#include "attn_report.hpp"
 #include "attn_sparse_flags.hpp"
-#include "check_report.hpp"
 #include "cli_parse.hpp"
 #include "commands.hpp"
 #include "cpu/cpu_attention.hpp"
@@ -214,7 +214,7 @@ int cmd_attn(int argc, char** argv) {
                "longctx attn"};
   AttnFlags flags;
   add_flags(app, flags);
-  if (std::optional<int> rc = parse_command_line(app, "attn", argc, argv)) return *rc;
+  if (std::optional<int> rc = parse_command_line(app, "longctx attn", argc, argv)) return *rc;
   flags.seed_given = app.count("--seed") > 0;
   AttnConfig config = make_config(flags);
   apply_sparse_mask_flags(app, flags.mask, flags.sparse, config);
@@ -235,22 +235,13 @@ int cmd_attn(int argc, char** argv) {
   const int64_t workspace_peak = workspace_bytes_peak();
 
   nlohmann::json j;
-  j["batch"] = config.batch;
-  j["seq"] = config.seq;
-  j["seq_k"] = config.seq_k;
-  j["heads"] = config.heads;
-  j["kv_heads"] = config.kv_heads;
-  j["dim"] = config.dim;
-  j["dim_v"] = config.dim_v;
+  add_problem_json(config, j);
   add_sparse_mask_json(config, flags.sparse, j);  // "mask" and the sparse masks' keys
   if (config.window) j["window"] = {config.window->left, config.window->right};
-  j["dtype"] = std::string(dtype_name(config.dtype));
   j["layout"] = layout_name(config.layout);
   j["backend"] = backend_name(config.backend);
-  j["threads"] = config.threads;
   j["simd"] = cpu::simd_target_name();
   if (config.backend == Backend::cuda) j["device"] = device_name();
-  j["seed"] = config.seed;
   j["repeat"] = flags.repeat;
   j["warmup"] = flags.warmup;
   j["visible_pairs"] = flops.visible_pairs;

@@ -107,7 +107,7 @@ int cmd_demo(int argc, char** argv) {
       ->check(CLI::Range(1.0, 1e6));
   app.add_option("--seed", s.seed, "seed of the random inputs")->default_str("fresh");
   app.add_flag("--json", json, "print one JSON object on stdout instead of the table");
-  if (std::optional<int> rc = parse_command_line(app, "demo", argc, argv)) return *rc;
+  if (std::optional<int> rc = parse_command_line(app, "longctx demo", argc, argv)) return *rc;
   seed_given = app.count("--seed") > 0;
   if (!seed_given) s.seed = fresh_seed();
   s.threads = resolve_threads(s.threads);

@@ -106,7 +106,7 @@ int cmd_plan(int argc, char** argv) {
                "longctx plan"};
   PlanFlags f;
   add_flags(app, f);
-  if (std::optional<int> rc = parse_command_line(app, "plan", argc, argv)) return *rc;
+  if (std::optional<int> rc = parse_command_line(app, "longctx plan", argc, argv)) return *rc;
   check_hardware(f);
   const plan::ModelConfig model = plan::resolve_model(f.model);
   plan::Workload w;

@@ -27,19 +27,6 @@ void validate_dsa_config(const DsaConfig& c) {
                     c.indexer_groups);
 }
 
-DsaCase::Laid DsaCase::make(DType dtype, Layout layout, int64_t b, int64_t rows, int64_t heads,
-                            int64_t dim) {
-  Laid l;
-  if (layout == Layout::bhnd) {
-    l.storage = Tensor(dtype, {b, heads, rows, dim});
-    l.view = l.storage.view().permuted({0, 2, 1, 3});
-  } else {
-    l.storage = Tensor(dtype, {b, rows, heads, dim});
-    l.view = l.storage.view();
-  }
-  return l;
-}
-
 DsaCase::DsaCase(const DsaConfig& config) : config_(config) {
   AttnConfig& a = config_.attn;
   a.resolve_defaults();
@@ -47,10 +34,10 @@ DsaCase::DsaCase(const DsaConfig& config) : config_(config) {
   validate_dsa_config(config_);
   spec_ = a.spec();
   Rng rng(a.seed);
-  q_ = make(a.dtype, a.layout, a.batch, a.seq, a.heads, a.dim);
-  k_ = make(a.dtype, a.layout, a.batch, a.seq_k, a.kv_heads, a.dim);
-  v_ = make(a.dtype, a.layout, a.batch, a.seq_k, a.kv_heads, a.dim_v);
-  out_ = make(a.dtype, a.layout, a.batch, a.seq, a.heads, a.dim_v);
+  q_ = make_laid_tensor(a.dtype, a.layout, a.batch, a.seq, a.heads, a.dim);
+  k_ = make_laid_tensor(a.dtype, a.layout, a.batch, a.seq_k, a.kv_heads, a.dim);
+  v_ = make_laid_tensor(a.dtype, a.layout, a.batch, a.seq_k, a.kv_heads, a.dim_v);
+  out_ = make_laid_tensor(a.dtype, a.layout, a.batch, a.seq, a.heads, a.dim_v);
   lse_ = Tensor(DType::f32, {a.batch, a.heads, a.seq});
   out_.storage.zero();  // fault the pages in now, not inside the first timed forward
   fill_normal(q_.view, rng);
@@ -95,10 +82,10 @@ double DsaCase::run_backward() {
   if (!has_forward_) run_forward();
   const AttnConfig& a = config_.attn;
   if (dq_.view.empty()) {
-    dout_ = make(a.dtype, a.layout, a.batch, a.seq, a.heads, a.dim_v);
-    dq_ = make(a.dtype, a.layout, a.batch, a.seq, a.heads, a.dim);
-    dk_ = make(a.dtype, a.layout, a.batch, a.seq_k, a.kv_heads, a.dim);
-    dv_ = make(a.dtype, a.layout, a.batch, a.seq_k, a.kv_heads, a.dim_v);
+    dout_ = make_laid_tensor(a.dtype, a.layout, a.batch, a.seq, a.heads, a.dim_v);
+    dq_ = make_laid_tensor(a.dtype, a.layout, a.batch, a.seq, a.heads, a.dim);
+    dk_ = make_laid_tensor(a.dtype, a.layout, a.batch, a.seq_k, a.kv_heads, a.dim);
+    dv_ = make_laid_tensor(a.dtype, a.layout, a.batch, a.seq_k, a.kv_heads, a.dim_v);
     Rng rng(a.seed + 17);
     fill_normal(dout_.view, rng);
   }

@@ -63,17 +63,12 @@ class DsaCase {
   sparse::IndexerInputs indexer() const { return {iq_.view(), ik_.view(), iw_.view()}; }
 
  private:
-  struct Laid {
-    Tensor storage;
-    TensorView view;  // logical [B, rows, heads, dim]
-  };
-  static Laid make(DType dtype, Layout layout, int64_t b, int64_t rows, int64_t heads, int64_t dim);
   sparse::TopkSelection select(sparse::IndexerPrecision precision,
                                sparse::IndexerProfile* profile) const;
 
   DsaConfig config_;
   AttentionSpec spec_;
-  Laid q_, k_, v_, out_, dout_, dq_, dk_, dv_;
+  LaidTensor q_, k_, v_, out_, dout_, dq_, dk_, dv_;
   Tensor lse_;           // [B, H, N] float32
   Tensor iq_, ik_, iw_;  // indexer: [B, N, S·H_I, d_I], [B, M, S, d_I], [B, N, S, H_I] (f32)
   sparse::TopkSelection selection_;

@@ -84,19 +84,6 @@ struct Index {
   }
 };
 
-// The query rows to compute: `rows` when given (validated), else 0..N-1.
-std::vector<int64_t> rows_to_compute(const std::vector<int64_t>& rows, int64_t n) {
-  if (rows.empty()) {
-    std::vector<int64_t> all(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) all[size_t(i)] = i;
-    return all;
-  }
-  for (int64_t r : rows)
-    LONGCTX_CHECK_ARG(r >= 0 && r < n, "rows",
-                      "query row indices in [0, " + std::to_string(n) + ")", r);
-  return rows;
-}
-
 // Forward of one query row (b, h, i): writes out_row [DV] and returns LSE (-inf, O = 0 when the
 // row sees no key).
 double forward_row(const ForwardProblem& p, const HeadMajor& k, const HeadMajor& v, int64_t b,
@@ -233,6 +220,18 @@ Backward backward(const BackwardProblem& bp, const std::vector<int64_t>& rows) {
     }
   }
   return g;
+}
+
+std::vector<int64_t> rows_to_compute(const std::vector<int64_t>& rows, int64_t n) {
+  if (rows.empty()) {
+    std::vector<int64_t> all(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) all[size_t(i)] = i;
+    return all;
+  }
+  for (int64_t r : rows)
+    LONGCTX_CHECK_ARG(r >= 0 && r < n, "rows",
+                      "query row indices in [0, " + std::to_string(n) + ")", r);
+  return rows;
 }
 
 }  // namespace longctx::reference

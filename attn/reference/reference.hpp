@@ -27,4 +27,8 @@ struct Backward {
 };
 Backward backward(const BackwardProblem& p, const std::vector<int64_t>& rows = {});
 
+// The query rows an oracle computes: `rows` when non-empty (each checked to lie in [0, n),
+// ArgumentError naming "rows" otherwise), else 0..n-1. Shared by the sparse oracles.
+std::vector<int64_t> rows_to_compute(const std::vector<int64_t>& rows, int64_t n);
+
 }  // namespace longctx::reference

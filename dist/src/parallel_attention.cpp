@@ -57,6 +57,21 @@ TensorView lse_as_rows(const TensorView& lse) {
   return v;
 }
 
+// What the ring part of a schedule sees: heads after the Ulysses split (H/U query heads, the
+// KV heads a member gets), head dims and the ring groups' row runs.
+RingGeometry ring_geometry(const TensorView& q, const TensorView& k, const TensorView& v,
+                           const ParallelConfig& config, const SequenceLayout& layout) {
+  const int U = config.ulysses;
+  RingGeometry g;
+  g.batch = q.dim(0);
+  g.heads = q.dim(2) / U;
+  g.kv_heads = U > 1 ? split_kv_heads(k.dim(2), U).count[0] : k.dim(2);
+  g.dim = q.dim(3);
+  g.dim_v = v.dim(3);
+  for (int grp = 0; grp < config.ring; ++grp) g.member_runs.push_back(layout.group_runs(grp));
+  return g;
+}
+
 }  // namespace
 
 void RankStats::add(const RankStats& o) {
@@ -215,13 +230,7 @@ void ParallelAttention::forward(const TensorView& q, const TensorView& k, const 
   RankStats stats;
   const int64_t bytes0 = impl_->bytes_sent(comm_);
   const int U = config_.ulysses;
-  RingGeometry g;
-  g.batch = q.dim(0);
-  g.heads = q.dim(2) / U;
-  g.kv_heads = U > 1 ? split_kv_heads(k.dim(2), U).count[0] : k.dim(2);
-  g.dim = q.dim(3);
-  g.dim_v = v.dim(3);
-  for (int grp = 0; grp < config_.ring; ++grp) g.member_runs.push_back(L.group_runs(grp));
+  const RingGeometry g = ring_geometry(q, k, v, config_, L);
   const AttentionOptions opt{Backend::cpu, options_.threads, options_.block_q, options_.block_k};
 
   ScratchTensor o32, l32;
@@ -275,13 +284,7 @@ void ParallelAttention::backward(const TensorView& q, const TensorView& k, const
   RankStats stats;
   const int64_t bytes0 = impl_->bytes_sent(comm_);
   const int U = config_.ulysses;
-  RingGeometry g;
-  g.batch = q.dim(0);
-  g.heads = q.dim(2) / U;
-  g.kv_heads = U > 1 ? split_kv_heads(k.dim(2), U).count[0] : k.dim(2);
-  g.dim = q.dim(3);
-  g.dim_v = v.dim(3);
-  for (int grp = 0; grp < config_.ring; ++grp) g.member_runs.push_back(L.group_runs(grp));
+  const RingGeometry g = ring_geometry(q, k, v, config_, L);
   const AttentionOptions opt{Backend::cpu, options_.threads, options_.block_q, options_.block_k};
 
   ScratchTensor dq32, dk32, dv32;

@@ -93,19 +93,30 @@ std::optional<TensorView> strided_view(const TensorView& full, const CompactGrou
   return view;
 }
 
+// Runs f(b, seg, bs, c) for every compact row (bs = b·segments + seg, c) of group g: the index
+// map every gather, merge and scatter of a group shares. Parallel over the rows; f must only
+// touch what row (bs, c) owns.
+template <class F>
+void for_each_compact_row(const CompactGroup& g, int64_t compact_batch, int threads, const F& f) {
+  const int64_t rows = compact_batch * g.len;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t t = 0; t < rows; ++t) {
+    const int64_t bs = t / g.len, c = t % g.len;
+    f(bs / g.segments, bs % g.segments, bs, c);
+  }
+}
+
 // Gathers [B·S, len, heads, ·] rows of a full [B, N, heads_full, ·] tensor: compact head c
 // reads full head head_of(c) at the rows of offset offset_of(c). Parallel over (b·s, c).
 template <class HeadOf, class OffsetOf>
 void gather(const CompactGroup& g, const TensorView& full, Compact& dst, int64_t heads,
             const HeadOf& head_of, const OffsetOf& offset_of, int threads) {
-  const int64_t cols = full.dim(3), rows = dst.view.dim(0) * g.len;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t t = 0; t < rows; ++t) {
-    const int64_t bs = t / g.len, c = t % g.len;
-    const int64_t b = bs / g.segments, s = bs % g.segments;
-    for (int64_t h = 0; h < heads; ++h)
-      cpu::load_row(full, b, g.row(s, c, offset_of(h)), head_of(h), cols, dst.row(bs, c, h));
-  }
+  const int64_t cols = full.dim(3);
+  for_each_compact_row(
+      g, dst.view.dim(0), threads, [&](int64_t b, int64_t s, int64_t bs, int64_t c) {
+        for (int64_t h = 0; h < heads; ++h)
+          cpu::load_row(full, b, g.row(s, c, offset_of(h)), head_of(h), cols, dst.row(bs, c, h));
+      });
 }
 
 GroupOperands group_operands(const CompactGroup& g, const AttentionShape& s, const TensorView& q,
@@ -175,17 +186,13 @@ void dilated_forward(const TensorView& q, const TensorView& k, const TensorView&
     attention_forward(ops.q, ops.k, ops.v, compact_spec(spec, scale), o_part.view, l_part.view,
                       options);
     // Merge into the rows they came from; each full row appears once per group.
-    const int64_t rows = ops.batch * g.len;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t t = 0; t < rows; ++t) {
-      const int64_t bs = t / g.len, c = t % g.len;
-      const int64_t b = bs / g.segments, seg = bs % g.segments;
+    for_each_compact_row(g, ops.batch, threads, [&](int64_t b, int64_t seg, int64_t bs, int64_t c) {
       for (int64_t hc = 0; hc < hs; ++hc) {
         const int64_t h = g.heads[size_t(hc)], i = g.row(seg, c, g.offset_of_head(h));
         merge_row(o.row(b, i, h), l.buffer.data() + (b * s.heads + h) * s.n + i,
                   o_part.row(bs, c, hc), l_part.buffer.data()[(bs * hs + hc) * g.len + c], s.dim_v);
       }
-    }
+    });
   }
 
   float* lse_out = static_cast<float*>(lse.data);
@@ -247,17 +254,13 @@ void dilated_backward(const TensorView& q, const TensorView& k, const TensorView
     std::optional<Compact> o_copy, do_copy;
     const TensorView o_c = query_rows(out, o_copy), do_c = query_rows(dout, do_copy);
     Compact l_c(ops.batch, hs, g.len, 0);
-    const int64_t rows = ops.batch * g.len;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t t = 0; t < rows; ++t) {
-      const int64_t bs = t / g.len, c = t % g.len;
-      const int64_t b = bs / g.segments, seg = bs % g.segments;
+    for_each_compact_row(g, ops.batch, threads, [&](int64_t b, int64_t seg, int64_t bs, int64_t c) {
       for (int64_t hc = 0; hc < hs; ++hc) {
         const int64_t h = g.heads[size_t(hc)], i = g.row(seg, c, g.offset_of_head(h));
         l_c.buffer.data()[(bs * hs + hc) * g.len + c] =
             lse_in[b * lse.stride(0) + h * lse.stride(1) + i * lse.stride(2)];
       }
-    }
+    });
     Compact dq_c(ops.batch, g.len, hs, s.dim), dk_c(ops.batch, g.len, ops.kv_heads, s.dim),
         dv_c(ops.batch, g.len, ops.kv_heads, s.dim_v);
     attention_backward(ops.q, ops.k, ops.v, o_c, l_c.view, do_c, compact_spec(spec, scale),
@@ -265,10 +268,7 @@ void dilated_backward(const TensorView& q, const TensorView& k, const TensorView
     // Scatter-add. Two compact entries reach the same full row only when they share (b·s, c)
     // (query heads of one KV group with one offset), so the loop over (b·s, c) is race-free
     // and every sum runs in a fixed order.
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t t = 0; t < rows; ++t) {
-      const int64_t bs = t / g.len, c = t % g.len;
-      const int64_t b = bs / g.segments, seg = bs % g.segments;
+    for_each_compact_row(g, ops.batch, threads, [&](int64_t b, int64_t seg, int64_t bs, int64_t c) {
       for (int64_t hc = 0; hc < hs; ++hc) {
         const int64_t h = g.heads[size_t(hc)], i = g.row(seg, c, g.offset_of_head(h));
         float* acc = dq_acc.row(b, i, h);
@@ -284,7 +284,7 @@ void dilated_backward(const TensorView& q, const TensorView& k, const TensorView
         const float* part_v = dv_c.row(bs, c, kc);
         for (int64_t e = 0; e < s.dim_v; ++e) acc_v[e] += part_v[e];
       }
-    }
+    });
   }
 
 #pragma omp parallel for num_threads(threads) schedule(static)

@@ -10,24 +10,13 @@
 #include "dsa_common.hpp"
 #include "longctx/attn/problem.hpp"
 #include "longctx/core/error.hpp"
+#include "reference/reference.hpp"
 
 namespace longctx::sparse::reference {
 namespace {
 
 constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// The query rows to compute: `rows` when given (validated), else 0..N-1.
-std::vector<int64_t> rows_to_compute(const std::vector<int64_t>& rows, int64_t n) {
-  if (rows.empty()) {
-    std::vector<int64_t> all(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) all[size_t(i)] = i;
-    return all;
-  }
-  for (int64_t r : rows)
-    LONGCTX_CHECK_ARG(r >= 0 && r < n, "rows", "query row indices in [0, " << n << ")", r);
-  return rows;
-}
 
 std::vector<double> row64(const TensorView& x, int64_t b, int64_t r, int64_t h) {
   std::vector<double> out(size_t(x.dim(3)));
@@ -70,7 +59,7 @@ DsaForward dsa_forward(const TensorView& q, const TensorView& k, const TensorVie
   const ForwardProblem p = make_forward_problem(q, k, v, spec);
   check_selection(selection, p.shape);
   const AttentionShape& s = p.shape;
-  const std::vector<int64_t> todo = rows_to_compute(rows, s.n);
+  const std::vector<int64_t> todo = longctx::reference::rows_to_compute(rows, s.n);
   const int64_t nt = int64_t(todo.size());
   DsaForward f;
   f.out.assign(size_t(s.batch * s.n * s.heads * s.dim_v), kNaN);
@@ -101,7 +90,7 @@ DsaBackward dsa_backward(const TensorView& q, const TensorView& k, const TensorV
   check_selection(selection, p.shape);
   const AttentionShape& s = p.shape;
   const bool sampled = !rows.empty();
-  const std::vector<int64_t> todo = rows_to_compute(rows, s.n);
+  const std::vector<int64_t> todo = longctx::reference::rows_to_compute(rows, s.n);
   DsaBackward g;
   g.dq.assign(size_t(s.batch * s.n * s.heads * s.dim), sampled ? kNaN : 0.0);
   if (!sampled) {

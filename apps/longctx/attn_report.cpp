@@ -1,11 +1,24 @@
-// See check_report.hpp.
-#include "check_report.hpp"
+// See attn_report.hpp.
+#include "attn_report.hpp"
 
 #include <cstdio>
 
 #include "report_format.hpp"
 
 namespace longctx::app {
+
+void add_problem_json(const AttnConfig& c, nlohmann::json& j) {
+  j["batch"] = c.batch;
+  j["seq"] = c.seq;
+  j["seq_k"] = c.seq_k;
+  j["heads"] = c.heads;
+  j["kv_heads"] = c.kv_heads;
+  j["dim"] = c.dim;
+  j["dim_v"] = c.dim_v;
+  j["dtype"] = std::string(dtype_name(c.dtype));
+  j["threads"] = c.threads;
+  j["seed"] = c.seed;
+}
 
 void add_check_json(const CheckResult& r, nlohmann::json& j) {
   j["err_out"] = r.err_out;
