@@ -10,6 +10,7 @@
 
 #include "cuda/cuda_attention.hpp"
 #include "cuda/cuda_check.hpp"
+#include "cuda/device_mirror.hpp"
 #endif
 
 namespace longctx::app {
@@ -17,47 +18,6 @@ namespace longctx::app {
 #ifdef LONGCTX_HAS_CUDA
 
 namespace {
-
-// A device buffer mirroring one host view (same logical shape and strides).
-class Mirror {
- public:
-  Mirror() = default;
-  explicit Mirror(const TensorView& host) : host_(host) {
-    int64_t span = 1;
-    for (int i = 0; i < host.rank; ++i)
-      span += (host.shape[size_t(i)] - 1) * host.strides[size_t(i)];
-    bytes_ = size_t(span) * dtype_size(host.dtype);
-    LONGCTX_CUDA_CHECK(cudaMalloc(&ptr_, bytes_));
-    view_ = host;
-    view_.data = ptr_;
-  }
-  Mirror(const Mirror&) = delete;
-  Mirror& operator=(const Mirror&) = delete;
-  Mirror(Mirror&& o) noexcept { *this = std::move(o); }
-  Mirror& operator=(Mirror&& o) noexcept {
-    std::swap(ptr_, o.ptr_);
-    std::swap(bytes_, o.bytes_);
-    std::swap(host_, o.host_);
-    std::swap(view_, o.view_);
-    return *this;
-  }
-  ~Mirror() {
-    if (ptr_) (void)cudaFree(ptr_);
-  }
-  bool empty() const { return ptr_ == nullptr; }
-  const TensorView& view() const { return view_; }
-  void upload() const {
-    LONGCTX_CUDA_CHECK(cudaMemcpy(ptr_, host_.data, bytes_, cudaMemcpyHostToDevice));
-  }
-  void download() const {
-    LONGCTX_CUDA_CHECK(cudaMemcpy(host_.data, ptr_, bytes_, cudaMemcpyDeviceToHost));
-  }
-
- private:
-  void* ptr_ = nullptr;
-  size_t bytes_ = 0;
-  TensorView host_, view_;
-};
 
 // Times one call on the legacy default stream with CUDA events.
 template <typename F>
@@ -86,7 +46,7 @@ AttentionOptions cuda_options() {
 
 class DeviceRun {
  public:
-  Mirror q, k, v, out, lse, dout, dq, dk, dv;
+  cuda::DeviceMirror q, k, v, out, lse, dout, dq, dk, dv;
 };
 
 void DeviceRunDeleter::operator()(DeviceRun* d) const {
@@ -102,7 +62,8 @@ DeviceRunPtr make_device_run() {
 double device_forward(DeviceRun& d, const TensorView& q, const TensorView& k, const TensorView& v,
                       const AttentionSpec& spec, const TensorView& out, const TensorView& lse) {
   if (d.q.empty()) {
-    d.q = Mirror(q), d.k = Mirror(k), d.v = Mirror(v), d.out = Mirror(out), d.lse = Mirror(lse);
+    d.q = cuda::DeviceMirror(q), d.k = cuda::DeviceMirror(k), d.v = cuda::DeviceMirror(v);
+    d.out = cuda::DeviceMirror(out), d.lse = cuda::DeviceMirror(lse);
     d.q.upload(), d.k.upload(), d.v.upload();
   }
   const double ms = time_on_device([&] {
@@ -117,7 +78,8 @@ double device_forward(DeviceRun& d, const TensorView& q, const TensorView& k, co
 double device_backward(DeviceRun& d, const TensorView& dout, const AttentionSpec& spec,
                        const TensorView& dq, const TensorView& dk, const TensorView& dv) {
   if (d.dout.empty()) {
-    d.dout = Mirror(dout), d.dq = Mirror(dq), d.dk = Mirror(dk), d.dv = Mirror(dv);
+    d.dout = cuda::DeviceMirror(dout), d.dq = cuda::DeviceMirror(dq);
+    d.dk = cuda::DeviceMirror(dk), d.dv = cuda::DeviceMirror(dv);
     d.dout.upload();
   }
   const double ms = time_on_device([&] {
