@@ -6,12 +6,14 @@ set -euo pipefail
 
 # Compiler and build tools; OpenMP comes with g++ (libgomp). The rest are the libraries of
 # cmake/Dependencies.cmake: GoogleTest, Google Benchmark, OpenBLAS (the sgemm yardstick),
-# Highway (SIMD), CLI11, nlohmann-json, fmt; OpenMPI for dist/ (mpirun tests, --parallel).
+# Highway (SIMD), CLI11, nlohmann-json, fmt; OpenMPI for dist/ (mpirun tests, --parallel);
+# SentencePiece, PCRE2 (Unicode pre-tokenizer regexes) and utf8proc (NFC) for model/ tokenizers.
 packages=(
   cmake g++ make pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev libhwy-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   libopenmpi-dev openmpi-bin
+  libsentencepiece-dev libpcre2-dev libutf8proc-dev
 )
 
 missing=()

@@ -7,5 +7,6 @@ namespace longctx::app {
 int cmd_attn(int argc, char** argv);  // exact attention: time, GFLOP/s, memory, --check
 int cmd_demo(int argc, char** argv);  // the main job: a tour with a table at the end
 int cmd_plan(int argc, char** argv);  // memory / communication planner (plan/)
+int cmd_run(int argc, char** argv);   // LLaMA-family decoder from a HF checkpoint (model/)
 
 }  // namespace longctx::app

@@ -73,4 +73,7 @@ void run_distributed(DemoContext& ctx);
 // Section of issue 3 (demo_dsa.cpp): DeepSeek Sparse Attention forward beside dense causal.
 void run_dsa(DemoContext& ctx);
 
+// Section of issue 7 (demo_model.cpp): transformers parity and generation speed.
+void run_model_runtime(DemoContext& ctx);
+
 }  // namespace longctx::app
