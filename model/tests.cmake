@@ -1,6 +1,9 @@
 # Tests of model/ (issue 7), included by tests/CMakeLists.txt: every model/tests/test_*.cpp is one
 # executable labelled "model". They read the fixtures made by model/fixtures/make_fixtures.py
 # (manifest.json, checkpoints, tokenizers) from LONGCTX_MODEL_FIXTURES.
+if(NOT TARGET longctx_model)
+  return()
+endif()
 file(GLOB LONGCTX_MODEL_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/tests/test_*.cpp)
 foreach(test_source ${LONGCTX_MODEL_TESTS})
   get_filename_component(test_name ${test_source} NAME_WE)

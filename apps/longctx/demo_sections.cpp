@@ -21,9 +21,11 @@ std::vector<DemoSection> demo_sections() {
        run_dsa},
       {"sequence parallel", "zigzag ring attention over mpirun -n 2: exact, and its efficiency",
        run_distributed},
+#ifdef LONGCTX_HAS_MODEL
       {"model runtime",
        "Llama / Mistral / Qwen2 checkpoints vs transformers' logits; prefill and decode speed",
        run_model_runtime},
+#endif
   };
 }
 

@@ -19,8 +19,10 @@ constexpr Command kCommands[] = {
     {"attn", longctx::app::cmd_attn, "exact attention on the CPU: time, GFLOP/s, memory, --check"},
     {"demo", longctx::app::cmd_demo, "the main job: exact causal attention at growing lengths"},
     {"plan", longctx::app::cmd_plan, "memory and communication model for TP / SP / CP layouts"},
+#ifdef LONGCTX_HAS_MODEL
     {"run", longctx::app::cmd_run,
      "generate with a Llama / Mistral / Qwen2 checkpoint (HF safetensors)"},
+#endif
 };
 
 void print_usage(std::FILE* f) {

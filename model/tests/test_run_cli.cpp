@@ -2,6 +2,7 @@
 // with chunked prefill and writes float32 [T, vocab] that must match transformers' logits
 // (the contract other tools check against); RoPE overrides change the result.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <sstream>
@@ -18,8 +19,11 @@ std::string join(const std::vector<int32_t>& ids) {
 }
 
 std::vector<float> run_logits(const nlohmann::json& entry, const std::string& extra) {
+  // Unique per process and call: ctest runs the tests of this file in parallel processes.
+  static int calls = 0;
   const auto file = std::filesystem::temp_directory_path() /
-                    ("longctx_logits_" + entry["name"].get<std::string>() + ".f32");
+                    ("longctx_logits_" + entry["name"].get<std::string>() + "_" +
+                     std::to_string(getpid()) + "_" + std::to_string(++calls) + ".f32");
   std::filesystem::remove(file);
   const std::string cmd = std::string(LONGCTX_CLI_BINARY) + " run --model " +
                           (testing::fixtures_dir() / entry["dir"].get<std::string>()).string() +

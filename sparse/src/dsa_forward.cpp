@@ -38,6 +38,36 @@ constexpr int64_t kMinPiece = 32;              // selected keys per query and su
 
 }  // namespace
 
+namespace {
+
+// Rows of K or V per (batch, KV head): in place for float32 with a padded head dim and unit
+// column stride, else packed into padded float32 rows.
+struct KeyValueRows {
+  PaddedRows packed;  // empty when in place
+  const TensorView* source = nullptr;
+  int64_t dpad = 0, stride = 0;  // row width read and distance between rows, in floats
+  const float* head_rows(int64_t b, int64_t g) const {
+    if (!source) return packed.head_rows(b, g);
+    return static_cast<const float*>(source->data) + b * source->stride(0) + g * source->stride(2);
+  }
+};
+
+KeyValueRows key_value_rows(const TensorView& x, int threads) {
+  KeyValueRows r;
+  if (x.dtype == DType::f32 && x.stride(3) == 1 && padded_dim(x.dim(3)) == x.dim(3)) {
+    r.source = &x;
+    r.dpad = x.dim(3);
+    r.stride = x.stride(1);
+    return r;
+  }
+  r.packed = pack_padded_rows(x, true, 1.f, threads);
+  r.dpad = r.packed.dpad;
+  r.stride = r.dpad;
+  return r;
+}
+
+}  // namespace
+
 void dsa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
                  const TopkSelection& selection, const AttentionSpec& spec, const TensorView& out,
                  const TensorView& lse, const DsaOptions& options) {
@@ -47,8 +77,10 @@ void dsa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
   const AttentionShape& s = p.shape;
   const int threads = resolve_threads(options.threads);
   const int64_t group = s.group(), heads_pad = round_up(group, kRowTile);
-  const PaddedRows keys = pack_padded_rows(k, true, 1.f, threads);    // [B][G][M][dpad]
-  const PaddedRows values = pack_padded_rows(v, true, 1.f, threads);  // [B][G][M][dvpad]
+  // Keys and values are read in place when they already are float32 rows of a padded width
+  // (decoding reads k of M rows: packing all M each step would cost more than the attention).
+  const KeyValueRows keys = key_value_rows(k, threads);    // [B][G][M][dpad]
+  const KeyValueRows values = key_value_rows(v, threads);  // [B][G][M][dvpad]
   const int64_t dpad = keys.dpad, dvpad = values.dpad;
   const int64_t ldk = round_up(std::max<int64_t>(selection.k, 1), kColumnPad);
   LONGCTX_CHECK_ARG(options.key_range >= 0, "key_range", "0 (automatic) or a positive count",
@@ -120,7 +152,8 @@ void dsa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
                     for (int64_t c = 0; c < s.dim; ++c) row[c] *= p.scale;
                   }
                 }
-                gather_dots(qt, heads_pad, dpad, k_rows, dpad, idx + i0, n_sel, scores.data(), ldk);
+                gather_dots(qt, heads_pad, dpad, k_rows, keys.stride, idx + i0, n_sel,
+                            scores.data(), ldk);
                 float* acc = acc_state.data() + t * heads_pad * dvpad;  // [heads_pad][dvpad]
                 for (int64_t h = 0; h < group; ++h) {
                   float* sc = scores.data() + h * ldk;
@@ -134,8 +167,8 @@ void dsa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
                     for (int64_t c = 0; c < dvpad; ++c) acc[h * dvpad + c] *= rescale;
                 }
                 // Padding heads have zero queries, hence zero scores: they add nothing.
-                gather_accumulate(scores.data(), ldk, heads_pad, v_rows, dvpad, idx + i0, n_sel,
-                                  dvpad, acc);
+                gather_accumulate(scores.data(), ldk, heads_pad, v_rows, values.stride, idx + i0,
+                                  n_sel, dvpad, acc);
               }
               if (key_end == range_end) break;
             }

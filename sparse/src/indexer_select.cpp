@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <string>
 
 #include "indexer_kernel.hpp"
@@ -124,7 +125,10 @@ TopkSelection indexer_select(const IndexerInputs& in, const AttentionSpec& spec,
       double scores_s = 0.0, topk_s = 0.0;
 #pragma omp parallel num_threads(threads) reduction(+ : scores_s, topk_s)
       {
-        std::vector<float> scores(size_t(kBlockQ * score_stride));  // [block_q, M]
+        // [block_q, M], not zeroed (every visible entry is written before it is read); decoding
+        // (n = 1) needs one row, not a block's worth.
+        const int64_t block_rows = std::min(kBlockQ, n);
+        std::unique_ptr<float[]> scores(new float[size_t(block_rows * score_stride)]);
         std::vector<PackedIndexerQuery> queries(static_cast<size_t>(kBlockQ));
         std::vector<KeyRange> ranges(static_cast<size_t>(kBlockQ));
         TopkScratch scratch;
@@ -148,13 +152,13 @@ TopkSelection indexer_select(const IndexerInputs& in, const AttentionSpec& spec,
               const int64_t begin = std::max(kr.begin, c0), end = std::min(kr.end, c0 + kKeyChunk);
               if (begin < end)
                 indexer_scores(queries[size_t(r)], keys, begin, end, options.precision,
-                               scores.data() + r * score_stride);
+                               scores.get() + r * score_stride);
             }
           const double scored = omp_get_wtime();
           scores_s += scored - block_start;
           for (int64_t r = 0; r < rows; ++r) {
             const int64_t t = t0 + r;
-            float* row = scores.data() + r * score_stride;
+            float* row = scores.get() + r * score_stride;
             const KeyRange& kr = ranges[size_t(r)];
             if (!spans)
               for (int64_t j = 0; j < m; ++j)
