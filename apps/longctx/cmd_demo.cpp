@@ -40,13 +40,17 @@ void print_table(const std::vector<DemoRow>& rows, const DemoSettings& s, double
     const std::string time =
         r.ms >= 1000.0 ? fmt::format("{:.2f} s", r.ms / 1000.0) : fmt::format("{:.1f} ms", r.ms);
     const double ratio = r.naive_bytes / double(std::max<int64_t>(r.peak_rss_bytes, 1));
-    const std::string ratio_text =
-        ratio < 10.0 ? fmt::format("{:.1f}x", ratio) : fmt::format("{:.0f}x", ratio);
-    std::printf("  %-20s %7s %11s %9.1f %11s %12s %8s %10s %5s\n", r.what.c_str(), tokens.c_str(),
-                time.c_str(), r.gflops.value_or(0.0),
-                format_bytes(double(r.peak_rss_bytes)).c_str(), format_bytes(r.naive_bytes).c_str(),
-                ratio_text.c_str(), r.max_error ? format_error(*r.max_error).c_str() : "-",
-                r.passed ? "ok" : "FAIL");
+    // Rows that are not one attention problem (the model runtime) have no N² or FLOP figure.
+    const bool has_naive = r.naive_bytes > 0.0;
+    const std::string ratio_text = !has_naive     ? "-"
+                                   : ratio < 10.0 ? fmt::format("{:.1f}x", ratio)
+                                                  : fmt::format("{:.0f}x", ratio);
+    const std::string gflops = r.gflops ? fmt::format("{:.1f}", *r.gflops) : "-";
+    std::printf("  %-20s %7s %11s %9s %11s %12s %8s %10s %5s\n", r.what.c_str(), tokens.c_str(),
+                time.c_str(), gflops.c_str(), format_bytes(double(r.peak_rss_bytes)).c_str(),
+                has_naive ? format_bytes(r.naive_bytes).c_str() : "-", ratio_text.c_str(),
+                r.max_error ? format_error(*r.max_error).c_str() : "-", r.passed ? "ok" : "FAIL");
+    if (!r.note.empty()) std::printf("  %-20s %7s  %s\n", "", "", r.note.c_str());
   }
   std::printf(
       "\nGFLOP/s count visible (query, key) pairs only: forward 4·pairs·H·d, backward 2.5x forward."

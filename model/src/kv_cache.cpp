@@ -13,15 +13,20 @@ LayerKvCache::LayerKvCache(int64_t kv_heads, int64_t head_dim, int64_t rolling_w
   LONGCTX_CHECK_ARG(kv_heads > 0 && head_dim > 0, "kv cache", "positive kv heads and head dim",
                     kv_heads << " x " << head_dim);
   LONGCTX_CHECK_ARG(rolling_window >= 0, "rolling_window", ">= 0", rolling_window);
-  if (rolling()) {
-    k_.assign(size_t(window_ * row_floats()), 0.f);
-    v_.assign(size_t(window_ * row_floats()), 0.f);
-    positions_.assign(size_t(window_), kEmptySlot);
-  }
 }
 
 void LayerKvCache::reserve(int64_t tokens) {
-  if (rolling() || tokens <= slots()) return;
+  if (rolling()) {
+    // Up to W slots, allocated as tokens arrive: while fewer than W tokens were seen no slot has
+    // wrapped (slot = position), so growing keeps every slot where it is.
+    const int64_t target = std::min(window_, tokens);
+    if (target <= slots()) return;
+    k_.resize(size_t(target * row_floats()));
+    v_.resize(size_t(target * row_floats()));
+    positions_.resize(size_t(target), kEmptySlot);
+    return;
+  }
+  if (tokens <= slots()) return;
   // Grow geometrically so that decoding past a reservation stays amortised O(1) per token.
   const int64_t slots_new = std::max(tokens, slots() + slots() / 2);
   k_.resize(size_t(slots_new * row_floats()));
@@ -45,6 +50,7 @@ void LayerKvCache::append(const float* k_rows, const float* v_rows, int64_t coun
     length_ += count;
     return;
   }
+  reserve(length_ + count);
   // Only the last W tokens survive; earlier ones would be overwritten within this call.
   const int64_t first = std::max<int64_t>(0, count - window_);
   for (int64_t t = first; t < count; ++t) {

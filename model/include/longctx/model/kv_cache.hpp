@@ -22,7 +22,8 @@ class LayerKvCache {
   int64_t slots() const { return int64_t(positions_.size()); }  // allocated slots
   int64_t length() const { return length_; }                    // tokens appended so far
   int64_t row_floats() const { return kv_heads_ * head_dim_; }
-  // Contiguous caches: allocate room for `tokens` tokens (grows, never shrinks). Rolling: no-op.
+  // Allocates room for `tokens` tokens (grows, never shrinks); a rolling buffer never holds more
+  // than its W slots.
   void reserve(int64_t tokens);
   void clear();
 
@@ -30,7 +31,8 @@ class LayerKvCache {
   // A rolling buffer keeps only the last W of them.
   void append(const float* k_rows, const float* v_rows, int64_t count);
 
-  // Contiguous: keys/values of positions [0, length) as [length, G, D]; rolling: the W slots.
+  // Contiguous: keys/values of positions [0, length) as [length, G, D]; rolling: the slots (W
+  // once W tokens were seen), each holding the token at slot_positions()[slot].
   const float* keys() const { return k_.data(); }
   const float* values() const { return v_.data(); }
   const int64_t* slot_positions() const { return positions_.data(); }  // [slots]
