@@ -169,9 +169,16 @@ __global__ void __launch_bounds__(BackwardShape<D>::kThreads)
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
           const int qi = nt * 8 + 2 * t + (c & 1);
-          const float pv = dev::fast_exp2(s[nt][c] * p.scale_log2 - lse2[qi]);
-          s[nt][c] = (visible_bits >> (4 * nt + c)) & 1u ? pv : 0.f;
+          s[nt][c] = dev::fast_exp2(fmaf(s[nt][c], p.scale_log2, -lse2[qi]));
         }
+      // Masked probabilities are zeroed in a pass that full tiles skip (as in the forward).
+      if (need_mask) {
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+          for (int c = 0; c < 4; ++c)
+            if (!((visible_bits >> (4 * nt + c)) & 1u)) s[nt][c] = 0.f;
+      }
 #pragma unroll
       for (int kk = 0; kk < kBQ / 16; ++kk) {
         pa[kk][0] = dev::Elem<T>::pack(s[2 * kk][0], s[2 * kk][1]);

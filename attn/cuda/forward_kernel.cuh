@@ -152,15 +152,16 @@ __global__ void __launch_bounds__(Shape::kThreads) forward_kernel(const ForwardP
     // Mask (partial or ragged tiles only) and online softmax; P overwrites S in place.
     const int64_t k0 = kb * kBK;
     const bool need_mask = kind == kTilePartial || k0 + kBK > mk.m;
-    // Visibility of this thread's 4·kNT scores per m-tile as bits (r, nt, c) -> 4·nt + 2·r + c,
-    // computed by a rolled loop: unrolled predicate code bloats the loop body past the
-    // instruction cache (Nsight Compute showed "no instruction" as the top stall).
+    // Masked scores become −inf in a pass that full tiles (most of them) skip: a per-element
+    // bit test in the softmax loop below would cost every tile three more instructions per
+    // score, and that loop is issue-bound. Visibility of this thread's 4·kNT scores of an m-tile
+    // is first gathered as bits (r, nt, c) -> 4·nt + 2·r + c by a rolled loop: unrolled
+    // predicate code bloats the loop body past the instruction cache (Nsight Compute showed
+    // "no instruction" as the top stall).
     static_assert(4 * kNT <= 32, "one 32-bit mask per m-tile");
-    uint32_t visible_bits[kMT];
+    if (need_mask) {
 #pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) {
-      visible_bits[mt] = ~0u;
-      if (need_mask) {
+      for (int mt = 0; mt < kMT; ++mt) {
         uint32_t bits = 0;
         const int64_t row0 = q0 + warp_row0 + mt * 16 + g;
 #pragma unroll 1
@@ -169,29 +170,30 @@ __global__ void __launch_bounds__(Shape::kThreads) forward_kernel(const ForwardP
           const int64_t j = k0 + (e >> 2) * 8 + 2 * t + (e & 1);
           if (i < mk.n && j < mk.m && mk.visible(b, i, j)) bits |= 1u << e;
         }
-        visible_bits[mt] = bits;
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+          for (int c = 0; c < 4; ++c)
+            if (!((bits >> (4 * nt + c)) & 1u)) s[mt][nt][c] = -INFINITY;
       }
     }
-    // Online softmax per row. The accumulator is rescaled only when some row of the warp saw
-    // its maximum grow (after the first tiles it rarely does): that skips 4·D/8·kMT multiplies
-    // per tile and thread most of the time; a skipped rescale has correction exactly 1.
+    // Online softmax per row on the raw scores: the max is taken before scaling (scale > 0), so
+    // each probability is one FFMA + ex2: exp2(s·scale·log2 e − m). The accumulator is rescaled
+    // only when some row of the warp saw its maximum grow (after the first tiles it rarely
+    // does): a skipped rescale has correction exactly 1.
     float correction[kMT][2];
     bool grew = false;
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        float mx = row_max[mt][r];
+        float raw_max = -INFINITY;
 #pragma unroll
         for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll
-          for (int c = 0; c < 2; ++c) {
-            float x = s[mt][nt][2 * r + c] * p.scale_log2;
-            if (!((visible_bits[mt] >> (4 * nt + 2 * r + c)) & 1u)) x = -INFINITY;
-            s[mt][nt][2 * r + c] = x;
-            mx = fmaxf(mx, x);
-          }
-        mx = dev::quad_max(mx);
+          for (int c = 0; c < 2; ++c) raw_max = fmaxf(raw_max, s[mt][nt][2 * r + c]);
+        raw_max = dev::quad_max(raw_max);
+        const float mx = fmaxf(row_max[mt][r], raw_max * p.scale_log2);
         const float m_use = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
         grew |= mx > row_max[mt][r];
         correction[mt][r] = dev::fast_exp2(row_max[mt][r] - m_use);
@@ -201,7 +203,7 @@ __global__ void __launch_bounds__(Shape::kThreads) forward_kernel(const ForwardP
         for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll
           for (int c = 0; c < 2; ++c) {
-            const float e = dev::fast_exp2(s[mt][nt][2 * r + c] - m_use);
+            const float e = dev::fast_exp2(fmaf(s[mt][nt][2 * r + c], p.scale_log2, -m_use));
             s[mt][nt][2 * r + c] = e;
             sum += e;
           }
