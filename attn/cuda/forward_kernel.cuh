@@ -51,76 +51,19 @@ __device__ __forceinline__ void load_tile_async(T* dst, const T* base, int64_t r
 
 }  // namespace dev
 
+// The per-warp steps of a key tile. A warp owns
+// query rows [warp_row0, warp_row0 + 16·kMT) of the CTA's block; fragments follow mma.m16n8k16.
 template <typename T, int D, class Shape>
-__global__ void __launch_bounds__(Shape::kThreads) forward_kernel(const ForwardParams p) {
-  constexpr int kBQ = Shape::kBQ, kBK = Shape::kBK, kMT = Shape::kMT, kThreads = Shape::kThreads;
-  constexpr int kNT = kBK / 8;  // n-tiles of the score block
-  constexpr int kDT = D / 8;    // n-tiles of the output block
-  extern __shared__ __align__(128) unsigned char smem_raw[];
-  T* s_q = reinterpret_cast<T*>(smem_raw);  // [kBQ][D]
-  T* s_k = s_q + kBQ * D;                   // [2][kBK][D]
-  T* s_v = s_k + 2 * kBK * D;               // [2][kBK][D]
+struct ForwardWarp {
+  static constexpr int kMT = Shape::kMT, kBK = Shape::kBK;
+  static constexpr int kNT = kBK / 8;  // n-tiles of the score block
+  static constexpr int kDT = D / 8;    // n-tiles of the output block
+  using Scores = float[kMT][kNT][4];   // [16·kMT, kBK] of this warp
+  using Output = float[kMT][kDT][4];   // [16·kMT, D] of this warp
 
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const int g = lane >> 2, t = lane & 3;
-  const int64_t qb = int64_t(gridDim.x) - 1 - blockIdx.x;  // late (heavier causal) blocks first
-  const int h = blockIdx.y, b = blockIdx.z;
-  const int kvh = h / (p.heads / p.kv_heads);
-  const DeviceMask& mk = p.mask;
-  const int64_t q0 = qb * kBQ;
-
-  const T* q_base = static_cast<const T*>(p.q) + b * p.q_stride[0] + h * p.q_stride[2];
-  const T* k_base = static_cast<const T*>(p.k) + b * p.k_stride[0] + kvh * p.k_stride[2];
-  const T* v_base = static_cast<const T*>(p.v) + b * p.v_stride[0] + kvh * p.v_stride[2];
-
-  dev::TileCursor cursor;
-  cursor.init(p.tiles, mk, b, qb, /*outer_is_query=*/true);
-
-  dev::load_tile_async<T, D, kThreads>(s_q, q_base, p.q_stride[1], q0, kBQ, mk.n);
-  if (cursor.begin < cursor.end) {
-    int64_t kb;
-    uint8_t kind;
-    cursor.at(p.tiles, mk, qb, cursor.begin, true, kb, kind);
-    dev::load_tile_async<T, D, kThreads>(s_k, k_base, p.k_stride[1], kb * kBK, kBK, mk.m);
-    dev::load_tile_async<T, D, kThreads>(s_v, v_base, p.v_stride[1], kb * kBK, kBK, mk.m);
-  }
-  dev::cp_async_commit();
-
-  float acc[kMT][kDT][4];  // output rows of this warp × D
-  float row_max[kMT][2], row_sum[kMT][2];
-#pragma unroll
-  for (int mt = 0; mt < kMT; ++mt) {
-#pragma unroll
-    for (int dt = 0; dt < kDT; ++dt)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) acc[mt][dt][c] = 0.f;
-    row_max[mt][0] = row_max[mt][1] = -INFINITY;
-    row_sum[mt][0] = row_sum[mt][1] = 0.f;
-  }
-  const int warp_row0 = warp * 16 * kMT;
-
-  for (int64_t it = cursor.begin; it < cursor.end; ++it) {
-    const int stage = int((it - cursor.begin) & 1);
-    int64_t kb;
-    uint8_t kind;
-    cursor.at(p.tiles, mk, qb, it, true, kb, kind);
-    if (it + 1 < cursor.end) {  // prefetch the next K/V tile into the other stage
-      int64_t kb_next;
-      uint8_t kind_next;
-      cursor.at(p.tiles, mk, qb, it + 1, true, kb_next, kind_next);
-      dev::load_tile_async<T, D, kThreads>(s_k + (stage ^ 1) * kBK * D, k_base, p.k_stride[1],
-                                           kb_next * kBK, kBK, mk.m);
-      dev::load_tile_async<T, D, kThreads>(s_v + (stage ^ 1) * kBK * D, v_base, p.v_stride[1],
-                                           kb_next * kBK, kBK, mk.m);
-    }
-    dev::cp_async_commit();
-    dev::cp_async_wait<1>();
-    __syncthreads();
-    const T* k_tile = s_k + stage * kBK * D;
-    const T* v_tile = s_v + stage * kBK * D;
-
-    // S = Q·Kᵀ for this warp's rows: [16·kMT, kBK].
-    float s[kMT][kNT][4];
+  // s = Q·Kᵀ for this warp's rows against a key tile in shared memory.
+  static __device__ __forceinline__ void scores(Scores& s, const T* s_q, const T* k_tile,
+                                                int warp_row0, int lane) {
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
@@ -148,39 +91,41 @@ __global__ void __launch_bounds__(Shape::kThreads) forward_kernel(const ForwardP
         }
       }
     }
+  }
 
-    // Mask (partial or ragged tiles only) and online softmax; P overwrites S in place.
-    const int64_t k0 = kb * kBK;
-    const bool need_mask = kind == kTilePartial || k0 + kBK > mk.m;
-    // Masked scores become −inf in a pass that full tiles (most of them) skip: a per-element
-    // bit test in the softmax loop below would cost every tile three more instructions per
-    // score, and that loop is issue-bound. Visibility of this thread's 4·kNT scores of an m-tile
-    // is first gathered as bits (r, nt, c) -> 4·nt + 2·r + c by a rolled loop: unrolled
-    // predicate code bloats the loop body past the instruction cache (Nsight Compute showed
-    // "no instruction" as the top stall).
+  // Masked scores become −inf. Only partial or ragged tiles come here: a per-element bit test
+  // in the softmax would cost every tile three more instructions per score, and that loop is
+  // issue-bound. Visibility of this thread's 4·kNT scores of an m-tile is first gathered as bits
+  // (r, nt, c) -> 4·nt + 2·r + c by a rolled loop: unrolled predicate code bloats the loop body
+  // past the instruction cache (Nsight Compute showed "no instruction" as the top stall).
+  static __device__ __forceinline__ void mask(Scores& s, const DeviceMask& mk, int b, int64_t row0,
+                                              int64_t k0, int g, int t) {
     static_assert(4 * kNT <= 32, "one 32-bit mask per m-tile");
-    if (need_mask) {
 #pragma unroll
-      for (int mt = 0; mt < kMT; ++mt) {
-        uint32_t bits = 0;
-        const int64_t row0 = q0 + warp_row0 + mt * 16 + g;
+    for (int mt = 0; mt < kMT; ++mt) {
+      uint32_t bits = 0;
+      const int64_t i0 = row0 + mt * 16 + g;
 #pragma unroll 1
-        for (int e = 0; e < 4 * kNT; ++e) {
-          const int64_t i = row0 + 8 * ((e >> 1) & 1);
-          const int64_t j = k0 + (e >> 2) * 8 + 2 * t + (e & 1);
-          if (i < mk.n && j < mk.m && mk.visible(b, i, j)) bits |= 1u << e;
-        }
-#pragma unroll
-        for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-          for (int c = 0; c < 4; ++c)
-            if (!((bits >> (4 * nt + c)) & 1u)) s[mt][nt][c] = -INFINITY;
+      for (int e = 0; e < 4 * kNT; ++e) {
+        const int64_t i = i0 + 8 * ((e >> 1) & 1);
+        const int64_t j = k0 + (e >> 2) * 8 + 2 * t + (e & 1);
+        if (i < mk.n && j < mk.m && mk.visible(b, i, j)) bits |= 1u << e;
       }
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c)
+          if (!((bits >> (4 * nt + c)) & 1u)) s[mt][nt][c] = -INFINITY;
     }
-    // Online softmax per row on the raw scores: the max is taken before scaling (scale > 0), so
-    // each probability is one FFMA + ex2: exp2(s·scale·log2 e − m). The accumulator is rescaled
-    // only when some row of the warp saw its maximum grow (after the first tiles it rarely
-    // does): a skipped rescale has correction exactly 1.
+  }
+
+  // Online softmax per row on the raw scores: the max is taken before scaling (scale > 0), so
+  // each probability is one FFMA + ex2: exp2(s·scale·log2 e − m); P overwrites S. The
+  // accumulator is rescaled only when some row of the warp saw its maximum grow (after the
+  // first tiles it rarely does): a skipped rescale has correction exactly 1.
+  static __device__ __forceinline__ void softmax(Scores& s, float (&row_max)[kMT][2],
+                                                 float (&row_sum)[kMT][2], Output& acc,
+                                                 float scale_log2) {
     float correction[kMT][2];
     bool grew = false;
 #pragma unroll
@@ -193,7 +138,7 @@ __global__ void __launch_bounds__(Shape::kThreads) forward_kernel(const ForwardP
 #pragma unroll
           for (int c = 0; c < 2; ++c) raw_max = fmaxf(raw_max, s[mt][nt][2 * r + c]);
         raw_max = dev::quad_max(raw_max);
-        const float mx = fmaxf(row_max[mt][r], raw_max * p.scale_log2);
+        const float mx = fmaxf(row_max[mt][r], raw_max * scale_log2);
         const float m_use = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet
         grew |= mx > row_max[mt][r];
         correction[mt][r] = dev::fast_exp2(row_max[mt][r] - m_use);
@@ -203,7 +148,7 @@ __global__ void __launch_bounds__(Shape::kThreads) forward_kernel(const ForwardP
         for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll
           for (int c = 0; c < 2; ++c) {
-            const float e = dev::fast_exp2(fmaf(s[mt][nt][2 * r + c], p.scale_log2, -m_use));
+            const float e = dev::fast_exp2(fmaf(s[mt][nt][2 * r + c], scale_log2, -m_use));
             s[mt][nt][2 * r + c] = e;
             sum += e;
           }
@@ -221,8 +166,11 @@ __global__ void __launch_bounds__(Shape::kThreads) forward_kernel(const ForwardP
           acc[mt][dt][3] *= correction[mt][1];
         }
     }
+  }
 
-    // O += P·V, P packed into A fragments one k16 step at a time (fewer live registers).
+  // O += P·V, P packed into A fragments one k16 step at a time (fewer live registers).
+  static __device__ __forceinline__ void accumulate(Output& acc, const Scores& s, const T* v_tile,
+                                                    int lane) {
 #pragma unroll
     for (int kk = 0; kk < kBK / 16; ++kk) {
       uint32_t pa[kMT][4];
@@ -246,41 +194,134 @@ __global__ void __launch_bounds__(Shape::kThreads) forward_kernel(const ForwardP
         }
       }
     }
+  }
+
+  // O = acc / l, LSE = (m + log2 l)·ln 2; rows that saw no key get O = 0, LSE = −inf.
+  static __device__ __forceinline__ void store(const ForwardParams& p, int b, int h, int64_t row0,
+                                               const Output& acc, const float (&row_max)[kMT][2],
+                                               const float (&row_sum)[kMT][2], int g, int t) {
+    T* out_base = static_cast<T*>(p.out) + b * p.out_stride[0] + h * p.out_stride[2];
+    float* lse_base = p.lse + b * p.lse_stride[0] + h * p.lse_stride[1];
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int64_t i = row0 + mt * 16 + g + 8 * r;
+        const float l = dev::quad_sum(row_sum[mt][r]);
+        if (i >= p.mask.n) continue;
+        const float inv = l > 0.f ? 1.f / l : 0.f;
+        T* row = out_base + i * p.out_stride[1];
+#pragma unroll
+        for (int dt = 0; dt < kDT; ++dt)
+          *reinterpret_cast<uint32_t*>(row + dt * 8 + 2 * t) =
+              dev::Elem<T>::pack(acc[mt][dt][2 * r] * inv, acc[mt][dt][2 * r + 1] * inv);
+        if (t == 0)
+          lse_base[i * p.lse_stride[2]] =
+              l > 0.f ? (row_max[mt][r] + log2f(l)) * 0.69314718055994531f : -INFINITY;
+      }
+  }
+};
+
+// One CTA's identity (thread, warp, query block, head, batch) and its tile cursor.
+struct ForwardCta {
+  int tid, warp, lane, g, t, h, b, kvh;
+  int64_t qb, q0;
+  dev::TileCursor cursor;
+  template <class Shape>
+  __device__ __forceinline__ void init(const ForwardParams& p) {
+    tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    g = lane >> 2, t = lane & 3;
+    qb = int64_t(gridDim.x) - 1 - blockIdx.x;  // late (heavier causal) blocks first
+    h = blockIdx.y, b = blockIdx.z;
+    kvh = h / (p.heads / p.kv_heads);
+    q0 = qb * Shape::kBQ;
+    cursor.init(p.tiles, p.mask, b, qb, /*outer_is_query=*/true);
+  }
+  // Key block index and kind of the cursor's tile `it`.
+  __device__ __forceinline__ void tile(const ForwardParams& p, int64_t it, int64_t& kb,
+                                       uint8_t& kind) const {
+    cursor.at(p.tiles, p.mask, qb, it, true, kb, kind);
+  }
+};
+
+template <typename T, int D, class Shape>
+__global__ void __launch_bounds__(Shape::kThreads) forward_kernel(const ForwardParams p) {
+  using Warp = ForwardWarp<T, D, Shape>;
+  constexpr int kBQ = Shape::kBQ, kBK = Shape::kBK, kMT = Shape::kMT, kThreads = Shape::kThreads;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  T* s_q = reinterpret_cast<T*>(smem_raw);  // [kBQ][D]
+  T* s_k = s_q + kBQ * D;                   // [2][kBK][D]
+  T* s_v = s_k + 2 * kBK * D;               // [2][kBK][D]
+  ForwardCta cta;
+  cta.init<Shape>(p);
+  const DeviceMask& mk = p.mask;
+  const T* q_base = static_cast<const T*>(p.q) + cta.b * p.q_stride[0] + cta.h * p.q_stride[2];
+  const T* k_base = static_cast<const T*>(p.k) + cta.b * p.k_stride[0] + cta.kvh * p.k_stride[2];
+  const T* v_base = static_cast<const T*>(p.v) + cta.b * p.v_stride[0] + cta.kvh * p.v_stride[2];
+  const int64_t begin = cta.cursor.begin, end = cta.cursor.end;
+
+  dev::load_tile_async<T, D, kThreads>(s_q, q_base, p.q_stride[1], cta.q0, kBQ, mk.n);
+  if (begin < end) {
+    int64_t kb;
+    uint8_t kind;
+    cta.tile(p, begin, kb, kind);
+    dev::load_tile_async<T, D, kThreads>(s_k, k_base, p.k_stride[1], kb * kBK, kBK, mk.m);
+    dev::load_tile_async<T, D, kThreads>(s_v, v_base, p.v_stride[1], kb * kBK, kBK, mk.m);
+  }
+  dev::cp_async_commit();
+
+  typename Warp::Output acc;
+  float row_max[kMT][2], row_sum[kMT][2];
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+    for (int dt = 0; dt < Warp::kDT; ++dt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) acc[mt][dt][c] = 0.f;
+    row_max[mt][0] = row_max[mt][1] = -INFINITY;
+    row_sum[mt][0] = row_sum[mt][1] = 0.f;
+  }
+  const int warp_row0 = cta.warp * 16 * kMT;
+
+  for (int64_t it = begin; it < end; ++it) {
+    const int stage = int((it - begin) & 1);
+    int64_t kb;
+    uint8_t kind;
+    cta.tile(p, it, kb, kind);
+    if (it + 1 < end) {  // prefetch the next K/V tile into the other stage
+      int64_t kb_next;
+      uint8_t kind_next;
+      cta.tile(p, it + 1, kb_next, kind_next);
+      dev::load_tile_async<T, D, kThreads>(s_k + (stage ^ 1) * kBK * D, k_base, p.k_stride[1],
+                                           kb_next * kBK, kBK, mk.m);
+      dev::load_tile_async<T, D, kThreads>(s_v + (stage ^ 1) * kBK * D, v_base, p.v_stride[1],
+                                           kb_next * kBK, kBK, mk.m);
+    }
+    dev::cp_async_commit();
+    dev::cp_async_wait<1>();
+    __syncthreads();
+    typename Warp::Scores s;
+    Warp::scores(s, s_q, s_k + stage * kBK * D, warp_row0, cta.lane);
+    const int64_t k0 = kb * kBK;
+    if (kind == kTilePartial || k0 + kBK > mk.m)
+      Warp::mask(s, mk, cta.b, cta.q0 + warp_row0, k0, cta.g, cta.t);
+    Warp::softmax(s, row_max, row_sum, acc, p.scale_log2);
+    Warp::accumulate(acc, s, s_v + stage * kBK * D, cta.lane);
     __syncthreads();  // the next prefetch overwrites this stage
   }
   dev::cp_async_wait<0>();
-
-  // Epilogue: O = acc / l, LSE = (m + log2 l)·ln 2; rows that saw no key get O = 0, LSE = −inf.
-  T* out_base = static_cast<T*>(p.out) + b * p.out_stride[0] + h * p.out_stride[2];
-  float* lse_base = p.lse + b * p.lse_stride[0] + h * p.lse_stride[1];
-#pragma unroll
-  for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const int64_t i = q0 + warp_row0 + mt * 16 + g + 8 * r;
-      const float l = dev::quad_sum(row_sum[mt][r]);
-      if (i >= mk.n) continue;
-      const float inv = l > 0.f ? 1.f / l : 0.f;
-      T* row = out_base + i * p.out_stride[1];
-#pragma unroll
-      for (int dt = 0; dt < kDT; ++dt)
-        *reinterpret_cast<uint32_t*>(row + dt * 8 + 2 * t) =
-            dev::Elem<T>::pack(acc[mt][dt][2 * r] * inv, acc[mt][dt][2 * r + 1] * inv);
-      if (t == 0)
-        lse_base[i * p.lse_stride[2]] =
-            l > 0.f ? (row_max[mt][r] + log2f(l)) * 0.69314718055994531f : -INFINITY;
-    }
+  Warp::store(p, cta.b, cta.h, cta.q0 + warp_row0, acc, row_max, row_sum, cta.g, cta.t);
 }
 
 // Host-side launch of one (dtype, head dim, tile) instantiation.
 template <typename T, int D, class Shape>
 cudaError_t launch_forward_tile(const ForwardParams& p, cudaStream_t stream) {
   constexpr int smem = Shape::template smem_bytes<T>();
-  cudaError_t err = cudaFuncSetAttribute(forward_kernel<T, D, Shape>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  void (*kernel)(ForwardParams) = forward_kernel<T, D, Shape>;
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (err != cudaSuccess) return err;
   const dim3 grid(unsigned(p.tiles.outer_blocks), unsigned(p.heads), unsigned(p.batch));
-  forward_kernel<T, D, Shape><<<grid, Shape::kThreads, smem, stream>>>(p);
+  kernel<<<grid, Shape::kThreads, smem, stream>>>(p);
   return cudaGetLastError();
 }
 
@@ -311,6 +352,7 @@ constexpr void forward_tile_blocks(int tile, int& block_q, int& block_k) {
     case 3:
       block_q = ForwardTile3<D>::kBQ, block_k = ForwardTile3<D>::kBK;
       return;
+
     default:
       block_q = ForwardTile0<D>::kBQ, block_k = ForwardTile0<D>::kBK;
   }
@@ -325,6 +367,7 @@ cudaError_t launch_forward(const ForwardParams& p, int tile, cudaStream_t stream
       return launch_forward_tile<T, D, ForwardTile2<D>>(p, stream);
     case 3:
       return launch_forward_tile<T, D, ForwardTile3<D>>(p, stream);
+
     default:
       return launch_forward_tile<T, D, ForwardTile0<D>>(p, stream);
   }

@@ -49,7 +49,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.g
 # Tuning mode: every forward tile configuration, then Nsight Compute on forward and backward.
 if [ "$mode" = tune ]; then
   step "forward tiles (LONGCTX_CUDA_FORWARD_TILE)"
-  for tile in 0 1 2 3; do
+  for tile in $(seq 0 3); do
     echo "tile $tile:"
     LONGCTX_CUDA_FORWARD_TILE=$tile "$build/bin/attn_cuda_bench" --seq 4096 16384 --repeat 5 \
       --forward-only 2>&1 >/dev/null | grep -E "full|causal"
