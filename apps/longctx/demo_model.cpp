@@ -36,6 +36,7 @@ void run_fixture_parity(DemoContext& ctx) {
   }
   std::ifstream in(dir / "manifest.json");
   const nlohmann::json manifest = nlohmann::json::parse(in);
+  reset_peak_rss();  // this row's peak, not the earlier sections'
   Stopwatch clock;
   double worst = 0.0;
   for (const auto& entry : manifest["models"]) {
@@ -85,6 +86,7 @@ void run_generation_speed(DemoContext& ctx) {
       ctx.add(row);
       continue;
     }
+    reset_peak_rss();
     model::DecoderOptions options;
     options.threads = ctx.settings().threads;
     model::Decoder decoder(config, weights, model::parse_attention_schedule(schedule, config),

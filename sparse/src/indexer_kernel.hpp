@@ -47,9 +47,9 @@ bool indexer_uses_vnni();
 void indexer_scores_vnni(const PackedIndexerQuery& q, const PackedIndexerKeys& k, int64_t begin,
                          int64_t end, float* scores);
 
-// Packs k_I[b, :, s, :] (all M keys).
+// Packs k_I[b, :, s, :] (all M keys) with `threads` threads (every decoding step packs all M).
 void pack_indexer_keys(const TensorView& k, int64_t b, int64_t s, IndexerPrecision precision,
-                       PackedIndexerKeys& out);
+                       PackedIndexerKeys& out, int threads = 1);
 // Packs q_I[b, t, s·H_I : (s+1)·H_I, :] and w[b, t, s, :].
 void pack_indexer_query(const IndexerInputs& in, int64_t b, int64_t s, int64_t t,
                         IndexerPrecision precision, PackedIndexerQuery& out);

@@ -32,14 +32,12 @@ void load_row(const TensorView& x, int64_t i0, int64_t i1, int64_t i2, float* ds
 }  // namespace
 
 void pack_indexer_keys(const TensorView& k, int64_t b, int64_t s, IndexerPrecision precision,
-                       PackedIndexerKeys& out) {
+                       PackedIndexerKeys& out, int threads) {
   const int64_t m = k.dim(1), dim = k.dim(3);
   out.keys = m;
   out.dim = dim;
   out.panels = (m + kKeyPanel - 1) / kKeyPanel;
   const size_t floats = size_t(out.panels * dim * kKeyPanel);
-  std::vector<float> row(static_cast<size_t>(dim));
-  std::vector<int16_t> qrow(static_cast<size_t>(dim));
   const int64_t blocks = dim / kIndexerQuantBlock;
   const bool vnni = precision == IndexerPrecision::int8 && indexer_uses_vnni();
   if (precision == IndexerPrecision::f32) {
@@ -52,26 +50,33 @@ void pack_indexer_keys(const TensorView& k, int64_t b, int64_t s, IndexerPrecisi
     }
     out.scale.assign(size_t(out.panels * blocks * kKeyPanel), 0.f);
   }
-  for (int64_t j = 0; j < m; ++j) {
-    const int64_t p = j / kKeyPanel, lane = j % kKeyPanel;
-    load_row(k, b, j, s, row.data());
-    if (precision == IndexerPrecision::f32) {
-      float* panel = out.f32.data() + p * dim * kKeyPanel;  // [dim][16]
-      for (int64_t c = 0; c < dim; ++c) panel[c * kKeyPanel + lane] = row[size_t(c)];
-    } else {
-      float scales[kMaxIndexerDim / kIndexerQuantBlock];
-      quantize_blocks(row.data(), dim, qrow.data(), scales);
-      if (vnni) {
-        uint8_t* panel = out.u8.data() + p * dim * kKeyPanel;  // [dim/4][16][4]
-        for (int64_t c = 0; c < dim; ++c)
-          panel[(c / 4) * 4 * kKeyPanel + lane * 4 + (c % 4)] = uint8_t(qrow[size_t(c)] + 128);
+  // Keys write disjoint lanes of the panels: any split over threads is race-free.
+#pragma omp parallel num_threads(threads) if (threads > 1 && m >= 4096)
+  {
+    std::vector<float> row(static_cast<size_t>(dim));
+    std::vector<int16_t> qrow(static_cast<size_t>(dim));
+#pragma omp for schedule(static)
+    for (int64_t j = 0; j < m; ++j) {
+      const int64_t p = j / kKeyPanel, lane = j % kKeyPanel;
+      load_row(k, b, j, s, row.data());
+      if (precision == IndexerPrecision::f32) {
+        float* panel = out.f32.data() + p * dim * kKeyPanel;  // [dim][16]
+        for (int64_t c = 0; c < dim; ++c) panel[c * kKeyPanel + lane] = row[size_t(c)];
       } else {
-        int16_t* panel = out.i16.data() + p * dim * kKeyPanel;  // [dim/2][16][2]
-        for (int64_t c = 0; c < dim; ++c)
-          panel[(c / 2) * 2 * kKeyPanel + lane * 2 + (c % 2)] = qrow[size_t(c)];
+        float scales[kMaxIndexerDim / kIndexerQuantBlock];
+        quantize_blocks(row.data(), dim, qrow.data(), scales);
+        if (vnni) {
+          uint8_t* panel = out.u8.data() + p * dim * kKeyPanel;  // [dim/4][16][4]
+          for (int64_t c = 0; c < dim; ++c)
+            panel[(c / 4) * 4 * kKeyPanel + lane * 4 + (c % 4)] = uint8_t(qrow[size_t(c)] + 128);
+        } else {
+          int16_t* panel = out.i16.data() + p * dim * kKeyPanel;  // [dim/2][16][2]
+          for (int64_t c = 0; c < dim; ++c)
+            panel[(c / 2) * 2 * kKeyPanel + lane * 2 + (c % 2)] = qrow[size_t(c)];
+        }
+        float* sp = out.scale.data() + p * blocks * kKeyPanel;  // [blocks][16]
+        for (int64_t blk = 0; blk < blocks; ++blk) sp[blk * kKeyPanel + lane] = scales[blk];
       }
-      float* sp = out.scale.data() + p * blocks * kKeyPanel;  // [blocks][16]
-      for (int64_t blk = 0; blk < blocks; ++blk) sp[blk * kKeyPanel + lane] = scales[blk];
     }
   }
 }

@@ -117,18 +117,72 @@ TopkSelection indexer_select(const IndexerInputs& in, const AttentionSpec& spec,
   const int64_t score_stride = round_up(m, kKeyPanel) + kKeyPanel;
   PackedIndexerKeys keys;
 
+  // Top-k of one score row (masked entries set to −inf first when the mask is not a range).
+  auto select_row = [&](int64_t b, int64_t s, int64_t t, float* row, const KeyRange& kr,
+                        TopkScratch& scratch) {
+    if (!spans)
+      for (int64_t j = 0; j < m; ++j)
+        if (!mask.visible(b, t, j)) row[j] = kNegInf;
+    int32_t* out = sel.keys(b, s, t);
+    const int64_t found =
+        kr.size() > 0 ? topk_select_row(row + kr.begin, kr.size(), width, out, scratch) : 0;
+    for (int64_t i = 0; i < found; ++i) out[i] += int32_t(kr.begin);
+    sel.count[size_t(sel.row_id(b, s, t))] = int32_t(found);
+  };
+
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t s = 0; s < groups; ++s) {
       const double pack_start = omp_get_wtime();
-      pack_indexer_keys(in.k, b, s, options.precision, keys);
+      pack_indexer_keys(in.k, b, s, options.precision, keys, threads);
       if (options.profile) options.profile->pack_s += omp_get_wtime() - pack_start;
       double scores_s = 0.0, topk_s = 0.0;
+      if (blocks < threads) {
+        // Decoding and short chunks: too few query blocks to share, so the threads split the
+        // keys (chunks aligned to the 16-key panels the score kernel writes whole).
+        const double start = omp_get_wtime();
+        std::unique_ptr<float[]> scores(new float[size_t(n * score_stride)]);  // [N, M]
+        std::vector<PackedIndexerQuery> queries(static_cast<size_t>(n));
+        std::vector<KeyRange> ranges(static_cast<size_t>(n));
+        int64_t lo = m, hi = 0;
+        for (int64_t t = 0; t < n; ++t) {
+          pack_indexer_query(in, b, s, t, options.precision, queries[size_t(t)]);
+          ranges[size_t(t)] = visible_key_range(mask, t);
+          if (ranges[size_t(t)].size() > 0) {
+            lo = std::min(lo, ranges[size_t(t)].begin);
+            hi = std::max(hi, ranges[size_t(t)].end);
+          }
+        }
+        const int64_t first = lo / kKeyPanel * kKeyPanel;
+        const int64_t chunks = hi > lo ? (hi - first + kKeyChunk - 1) / kKeyChunk : 0;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+        for (int64_t ci = 0; ci < chunks; ++ci) {
+          const int64_t c0 = first + ci * kKeyChunk;
+          for (int64_t t = 0; t < n; ++t) {
+            const KeyRange& kr = ranges[size_t(t)];
+            const int64_t begin = std::max(kr.begin, c0), end = std::min(kr.end, c0 + kKeyChunk);
+            if (begin < end)
+              indexer_scores(queries[size_t(t)], keys, begin, end, options.precision,
+                             scores.get() + t * score_stride);
+          }
+        }
+        const double scored = omp_get_wtime();
+#pragma omp parallel num_threads(threads)
+        {
+          TopkScratch scratch;
+#pragma omp for schedule(dynamic, 1)
+          for (int64_t t = 0; t < n; ++t)
+            select_row(b, s, t, scores.get() + t * score_stride, ranges[size_t(t)], scratch);
+        }
+        if (options.profile) {
+          options.profile->scores_s += (scored - start) * threads;
+          options.profile->topk_s += (omp_get_wtime() - scored) * threads;
+        }
+        continue;
+      }
 #pragma omp parallel num_threads(threads) reduction(+ : scores_s, topk_s)
       {
-        // [block_q, M], not zeroed (every visible entry is written before it is read); decoding
-        // (n = 1) needs one row, not a block's worth.
-        const int64_t block_rows = std::min(kBlockQ, n);
-        std::unique_ptr<float[]> scores(new float[size_t(block_rows * score_stride)]);
+        // [block_q, M], not zeroed (every visible entry is written before it is read).
+        std::unique_ptr<float[]> scores(new float[size_t(std::min(kBlockQ, n) * score_stride)]);
         std::vector<PackedIndexerQuery> queries(static_cast<size_t>(kBlockQ));
         std::vector<KeyRange> ranges(static_cast<size_t>(kBlockQ));
         TopkScratch scratch;
@@ -156,19 +210,8 @@ TopkSelection indexer_select(const IndexerInputs& in, const AttentionSpec& spec,
             }
           const double scored = omp_get_wtime();
           scores_s += scored - block_start;
-          for (int64_t r = 0; r < rows; ++r) {
-            const int64_t t = t0 + r;
-            float* row = scores.get() + r * score_stride;
-            const KeyRange& kr = ranges[size_t(r)];
-            if (!spans)
-              for (int64_t j = 0; j < m; ++j)
-                if (!mask.visible(b, t, j)) row[j] = kNegInf;
-            int32_t* out = sel.keys(b, s, t);
-            const int64_t found =
-                kr.size() > 0 ? topk_select_row(row + kr.begin, kr.size(), width, out, scratch) : 0;
-            for (int64_t i = 0; i < found; ++i) out[i] += int32_t(kr.begin);
-            sel.count[size_t(sel.row_id(b, s, t))] = int32_t(found);
-          }
+          for (int64_t r = 0; r < rows; ++r)
+            select_row(b, s, t0 + r, scores.get() + r * score_stride, ranges[size_t(r)], scratch);
           topk_s += omp_get_wtime() - scored;
         }
       }

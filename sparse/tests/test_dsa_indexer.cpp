@@ -63,6 +63,18 @@ std::vector<DsaCase> indexer_cases() {
   c.batch = 2;
   c.top_k = 300;  // more than M: every key
   cases.push_back(c);
+  // Decoding shapes: fewer query blocks than threads, so the threads split the keys (chunks of
+  // 1024, several of them; packing over threads from 4096 keys).
+  DsaCase d;
+  d.n = 1;
+  d.m = test::sized(4501);
+  d.top_k = 100;
+  cases.push_back(d);
+  d.n = 7;
+  d.m = test::sized(2999);
+  d.groups = 2;
+  d.top_k = 33;
+  cases.push_back(d);
   return cases;
 }
 
