@@ -58,6 +58,16 @@ void window_attention(int64_t window, LayerKvCache& cache, const ChunkQkv& c, fl
 
 void layer_attention(const LayerAttention& a, LayerKvCache& cache, const ChunkQkv& c, float* out,
                      int threads) {
+  // Decoding with dense or windowed attention: append, then one split-KV pass over the cache
+  // (in a rolling buffer the new token replaces position p − W, which it cannot see anyway).
+  if (c.tokens == 1 && (a.kind == AttentionKind::dense || a.kind == AttentionKind::window)) {
+    cache.append(c.k, c.v, 1);
+    const bool ring = cache.rolling();
+    decode_attention(c, cache.keys(), cache.values(), ring ? cache.slot_positions() : nullptr,
+                     ring ? cache.slots() : cache.length(),
+                     a.kind == AttentionKind::window ? a.window : 0, out, threads);
+    return;
+  }
   if (a.kind == AttentionKind::window) {
     window_attention(a.window, cache, c, out, threads);
     return;

@@ -24,6 +24,13 @@ struct ChunkQkv {
 void layer_attention(const LayerAttention& attention, LayerKvCache& cache, const ChunkQkv& chunk,
                      float* out, int threads);
 
+// Decoding (one new token, chunk.tokens == 1, already appended to the cache): attention over
+// `slots` cache rows keys/values [slots, G, D] whose positions are positions[slot] (null: the
+// slot index), visible when position <= the token's and, with window > 0, > its position − W.
+void decode_attention(const ChunkQkv& chunk, const float* keys, const float* values,
+                      const int64_t* positions, int64_t slots, int64_t window, float* out,
+                      int threads);
+
 // The dilated mixture (sparse/dilated.hpp) for query rows at positions start + t over a
 // contiguous cache holding positions [0, start + C): each (pattern, head) row takes the keys of
 // its segment on its dilation grid, patterns merged by LSE. Row by row, so any chunk works.
