@@ -1,6 +1,7 @@
 // Dispatch of a layer's attention: dense and DSA over the contiguous cache, the sliding window
 // over the rolling buffer (ring part + chunk part merged by LSE, so the chunk never overwrites
-// keys its own earlier queries still need), dilated and topk-exact via their own files.
+// keys its own earlier queries still need), dilated and topk-exact via attention_rows.cpp, and
+// single-token decoding of dense and windowed layers via decode_attention.cpp.
 #include "layer_attention.hpp"
 
 #include <vector>
