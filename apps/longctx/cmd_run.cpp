@@ -99,6 +99,12 @@ int cmd_run(int argc, char** argv) {
       token_list.empty() ? tokenizer->encode(prompt, !no_special) : parse_token_list(token_list);
   LONGCTX_CHECK_ARG(!ids.empty(), "--prompt", "text that tokenizes to at least one token", "''");
 
+  if (int64_t(ids.size()) + max_new > config.max_position_embeddings)
+    std::fprintf(stderr,
+                 "longctx run: note: %lld tokens exceed max_position_embeddings = %lld (the "
+                 "trained context unless RoPE scaling extends it; see --rope-scaling)\n",
+                 static_cast<long long>(int64_t(ids.size()) + max_new),
+                 static_cast<long long>(config.max_position_embeddings));
   model::DecoderOptions options;
   options.threads = threads;
   options.prefill_chunk = chunk;
