@@ -115,7 +115,22 @@ int cmd_run(int argc, char** argv) {
   gen.sampling = sampling;
   gen.stop_tokens = config.eos_token_ids;
   gen.keep_prompt_logits = !logits_file.empty();
-  const model::GenerationResult r = model::generate(decoder, ids, gen);
+  // Text streams to stdout as tokens arrive. A byte-level token can end inside a UTF-8
+  // character, which decodes to U+FFFD until its last byte comes: hold such a tail back.
+  std::vector<int32_t> generated;
+  std::string printed;
+  const auto stream = [&](int32_t token) {
+    generated.push_back(token);
+    const std::string text = tokenizer->decode(generated, /*skip_special_tokens=*/true);
+    const bool incomplete =
+        text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0;
+    if (incomplete || text.compare(0, printed.size(), printed) != 0) return;
+    std::fwrite(text.data() + printed.size(), 1, text.size() - printed.size(), stdout);
+    std::fflush(stdout);
+    printed = text;
+  };
+  const model::GenerationResult r =
+      json ? model::generate(decoder, ids, gen) : model::generate(decoder, ids, gen, stream);
   if (!logits_file.empty()) write_logits(logits_file, r.prompt_logits);
   const std::string text = tokenizer->decode(r.tokens, /*skip_special_tokens=*/true);
 
@@ -134,7 +149,12 @@ int cmd_run(int argc, char** argv) {
     std::printf("%s\n", out.dump(1).c_str());
     return 0;
   }
-  std::printf("%s\n", text.c_str());
+  // Whatever streaming held back (a tail that never completed, or text a later token rewrote).
+  if (text.compare(0, printed.size(), printed) == 0)
+    std::fwrite(text.data() + printed.size(), 1, text.size() - printed.size(), stdout);
+  else
+    std::printf("\n%s", text.c_str());
+  std::printf("\n");
   std::fprintf(stderr,
                "longctx run: %lld prompt tokens, prefill %.3f s (%.1f tok/s); %zu new tokens, "
                "decode %.3f s (%.1f tok/s); KV cache %.2f MiB; attention %s; tokenizer %s\n",
