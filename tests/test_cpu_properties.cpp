@@ -126,9 +126,13 @@ TEST(CpuAttention, CallerProvidedStridedOutputs) {
                        dq.view, dk.view, dv.view);
     const reference::Backward refb = reference::backward(make_backward_problem(
         in.q.view, in.k.view, in.v.view, out.view, lse, in.dout.view, in.spec));
-    EXPECT_TRUE(rows_close(to_f64(dq.view), refb.dq, c.dim, tol, "dq", ct.floor_dq));
-    EXPECT_TRUE(rows_close(to_f64(dk.view), refb.dk, c.dim, tol, "dk", ct.floor_dk));
-    EXPECT_TRUE(rows_close(to_f64(dv.view), refb.dv, c.dv(), tol, "dv", ct.floor_dv));
+    // With bf16 outputs the backward meets two roundings: O (rounded to bf16 above) enters
+    // D = rowsum(dO ∘ O) where the oracle uses the exact O, then dQ/dK/dV are rounded again; a
+    // seed showed 1.01e-2 on dq against the single-rounding bound.
+    const double tol_bwd = out_type == DType::bf16 ? 2 * tol : tol;
+    EXPECT_TRUE(rows_close(to_f64(dq.view), refb.dq, c.dim, tol_bwd, "dq", ct.floor_dq));
+    EXPECT_TRUE(rows_close(to_f64(dk.view), refb.dk, c.dim, tol_bwd, "dk", ct.floor_dk));
+    EXPECT_TRUE(rows_close(to_f64(dv.view), refb.dv, c.dv(), tol_bwd, "dv", ct.floor_dv));
 
     EXPECT_EQ(to_f64(in.q.view), q_before);  // inputs untouched
     EXPECT_EQ(to_f64(in.k.view), k_before);
