@@ -6,7 +6,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -15,6 +14,7 @@
 #include "longctx/core/error.hpp"
 #include "longctx/model/decoder.hpp"
 #include "longctx/model/generate.hpp"
+#include "longctx/model/logits_file.hpp"
 #include "longctx/model/rope_override.hpp"
 #include "longctx/model/tokenizer.hpp"
 
@@ -39,15 +39,6 @@ std::vector<int32_t> parse_token_list(const std::string& text) {
   }
   LONGCTX_CHECK_ARG(!ids.empty(), "--tokens", "at least one token id", "''");
   return ids;
-}
-
-void write_logits(const std::string& file, const std::vector<float>& logits) {
-  std::ofstream out(file, std::ios::binary);
-  LONGCTX_CHECK_ARG(bool(out), "--logits", "a writable file", "'" << file << "'");
-  // float32 little-endian: the in-memory layout on the little-endian hosts we build for.
-  out.write(reinterpret_cast<const char*>(logits.data()), std::streamsize(logits.size() * 4));
-  LONGCTX_CHECK_ARG(bool(out), "--logits", "a file that can take " << logits.size() * 4 << " bytes",
-                    "'" << file << "'");
 }
 
 }  // namespace
@@ -131,7 +122,7 @@ int cmd_run(int argc, char** argv) {
   };
   const model::GenerationResult r =
       json ? model::generate(decoder, ids, gen) : model::generate(decoder, ids, gen, stream);
-  if (!logits_file.empty()) write_logits(logits_file, r.prompt_logits);
+  if (!logits_file.empty()) model::write_logits_f32(logits_file, r.prompt_logits);
   const std::string text = tokenizer->decode(r.tokens, /*skip_special_tokens=*/true);
 
   const double kv_mib = double(decoder.kv_cache_bytes()) / (1 << 20);

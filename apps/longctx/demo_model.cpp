@@ -11,18 +11,11 @@
 #include "demo_sections.hpp"
 #include "longctx/core/memory.hpp"
 #include "longctx/model/decoder.hpp"
+#include "longctx/model/logits_file.hpp"
 #include "longctx/model/presets.hpp"
 
 namespace longctx::app {
 namespace {
-
-std::vector<float> read_f32(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary | std::ios::ate);
-  std::vector<float> v(static_cast<size_t>(int64_t(in.tellg()) / 4));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(v.size() * 4));
-  return v;
-}
 
 void run_fixture_parity(DemoContext& ctx) {
   const std::filesystem::path dir = std::filesystem::path(LONGCTX_SOURCE_DIR) / "model/fixtures";
@@ -48,13 +41,9 @@ void run_fixture_parity(DemoContext& ctx) {
     const auto tokens = entry["tokens"].get<std::vector<int32_t>>();
     decoder.reset(int64_t(tokens.size()));
     const std::vector<float> got = decoder.forward(tokens, true);
-    const std::vector<float> want = read_f32(dir / entry["logits"].get<std::string>());
-    double diff = 0.0, scale = 0.0;
-    for (size_t i = 0; i < want.size() && i < got.size(); ++i) {
-      diff = std::max(diff, double(std::abs(got[i] - want[i])));
-      scale = std::max(scale, double(std::abs(want[i])));
-    }
-    worst = std::max(worst, got.size() == want.size() ? diff / scale : INFINITY);
+    const std::vector<float> want =
+        model::read_logits_f32(dir / entry["logits"].get<std::string>());
+    worst = std::max(worst, model::logits_relative_error(got, want));
     row.tokens += int64_t(tokens.size());
   }
   row.ms = clock.elapsed_ms();

@@ -85,9 +85,9 @@ GenerationResult generate(Decoder& decoder, std::span<const int32_t> prompt,
   auto t0 = std::chrono::steady_clock::now();
   std::vector<float> logits = decoder.forward(prompt, options.keep_prompt_logits);
   r.prefill_seconds = seconds_since(t0);
-  if (options.keep_prompt_logits) {
-    r.prompt_logits = logits;
-    logits.erase(logits.begin(), logits.end() - V);
+  if (options.keep_prompt_logits) {  // keep [T, V]; sampling needs only the last row
+    r.prompt_logits = std::move(logits);
+    logits.assign(r.prompt_logits.end() - V, r.prompt_logits.end());
   }
   t0 = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < options.max_new_tokens; ++i) {

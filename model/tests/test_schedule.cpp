@@ -74,19 +74,32 @@ double rows_agreeing(const std::vector<float>& a, const std::vector<float>& b, i
   return double(agree) / double(rows);
 }
 
+// Logits [45, V] of a random model with random tokens by three paths: the whole prompt at once,
+// 6-token chunks, and one token at a time through the cache.
+struct ThreePaths {
+  uint64_t seed = 0;
+  std::vector<float> whole, chunked, decoded;
+};
+
+ThreePaths run_three_paths(const std::string& schedule) {
+  const ModelConfig c = tiny_config();
+  ThreePaths r;
+  r.seed = fresh_seed();
+  const DecoderWeights w = random_decoder_weights(c, r.seed, 0.15f);
+  const std::vector<int32_t> tokens = random_tokens(45, c.vocab_size, r.seed + 1);
+  r.whole = prefill(c, w, schedule, tokens, 1024);
+  r.chunked = prefill(c, w, schedule, tokens, 6);
+  r.decoded = token_by_token(c, w, schedule, tokens);
+  return r;
+}
+
 // Exact mechanisms: every row of every path agrees.
 class EverySchedule : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EverySchedule, PrefillChunksAndDecodingAgree) {
-  const ModelConfig c = tiny_config();
-  const uint64_t seed = fresh_seed();
-  const DecoderWeights w = random_decoder_weights(c, seed, 0.15f);
-  const std::vector<int32_t> tokens = random_tokens(45, c.vocab_size, seed + 1);
-  const std::vector<float> whole = prefill(c, w, GetParam(), tokens, 1024);
-  EXPECT_LE(testing::relative_error(prefill(c, w, GetParam(), tokens, 6), whole), 2e-5)
-      << GetParam() << " seed " << seed;
-  EXPECT_LE(testing::relative_error(token_by_token(c, w, GetParam(), tokens), whole), 2e-5)
-      << GetParam() << " seed " << seed;
+  const ThreePaths r = run_three_paths(GetParam());
+  EXPECT_LE(testing::relative_error(r.chunked, r.whole), 2e-5) << GetParam() << " seed " << r.seed;
+  EXPECT_LE(testing::relative_error(r.decoded, r.whole), 2e-5) << GetParam() << " seed " << r.seed;
 }
 
 std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
@@ -109,15 +122,12 @@ INSTANTIATE_TEST_SUITE_P(Schedules, EverySchedule,
 class SelectionSchedule : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SelectionSchedule, PrefillChunksAndDecodingAgreeOnNearlyEveryRow) {
-  const ModelConfig c = tiny_config();
-  const uint64_t seed = fresh_seed();
-  const DecoderWeights w = random_decoder_weights(c, seed, 0.15f);
-  const std::vector<int32_t> tokens = random_tokens(45, c.vocab_size, seed + 1);
-  const std::vector<float> whole = prefill(c, w, GetParam(), tokens, 1024);
-  EXPECT_GE(rows_agreeing(prefill(c, w, GetParam(), tokens, 6), whole, c.vocab_size, 2e-5), 0.9)
-      << GetParam() << " seed " << seed;
-  EXPECT_GE(rows_agreeing(token_by_token(c, w, GetParam(), tokens), whole, c.vocab_size, 2e-5), 0.9)
-      << GetParam() << " seed " << seed;
+  const ThreePaths r = run_three_paths(GetParam());
+  const int64_t vocab = tiny_config().vocab_size;
+  EXPECT_GE(rows_agreeing(r.chunked, r.whole, vocab, 2e-5), 0.9)
+      << GetParam() << " seed " << r.seed;
+  EXPECT_GE(rows_agreeing(r.decoded, r.whole, vocab, 2e-5), 0.9)
+      << GetParam() << " seed " << r.seed;
 }
 
 INSTANTIATE_TEST_SUITE_P(Schedules, SelectionSchedule,
