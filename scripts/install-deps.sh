@@ -13,7 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev libhwy-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   libopenmpi-dev openmpi-bin
-  libsentencepiece-dev libpcre2-dev libutf8proc-dev
+  libsentencepiece-dev libpcre2-dev libutf8proc-dev libpng-dev
 )
 
 missing=()

@@ -23,11 +23,16 @@ constexpr Command kCommands[] = {
     {"run", longctx::app::cmd_run,
      "generate with a Llama / Mistral / Qwen2 checkpoint (HF safetensors)"},
 #endif
+#ifdef LONGCTX_HAS_TRAIN
+    {"train", longctx::app::cmd_train, "train a decoder on synthetic passkey / needle data (AdamW)"},
+    {"passkey", longctx::app::cmd_passkey,
+     "passkey retrieval accuracy over lengths x depths, with a heatmap"},
+#endif
 };
 
 void print_usage(std::FILE* f) {
   std::fprintf(f, "usage: longctx <command> [options]   (longctx <command> --help)\n\ncommands:\n");
-  for (const Command& c : kCommands) std::fprintf(f, "  %-6s %s\n", c.name, c.summary);
+  for (const Command& c : kCommands) std::fprintf(f, "  %-8s %s\n", c.name, c.summary);
 }
 
 }  // namespace

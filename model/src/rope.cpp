@@ -223,7 +223,7 @@ void RotaryEmbedding::reserve(int64_t count) {
 }
 
 void RotaryEmbedding::apply(float* x, int64_t tokens, int64_t heads, int64_t token_stride,
-                            const int64_t* positions) const {
+                            const int64_t* positions, bool transpose) const {
   const int64_t half = head_dim_ / 2;
   LONGCTX_CHECK_ARG(head_dim_ > 0, "rotary embedding", "constructed with frequencies",
                     "an empty one");
@@ -244,12 +244,13 @@ void RotaryEmbedding::apply(float* x, int64_t tokens, int64_t heads, int64_t tok
   for (int64_t t = 0; t < tokens; ++t) {
     const float* cos = cos_.data() + positions[t] * half;  // [half]
     const float* sin = sin_.data() + positions[t] * half;  // [half]
+    const float sign = transpose ? -1.f : 1.f;
     for (int64_t h = 0; h < heads; ++h) {
       float* row = x + t * token_stride + h * head_dim_;  // [head_dim]: pairs (i, i + half)
       for (int64_t i = 0; i < half; ++i) {
         const float x1 = row[i], x2 = row[i + half];
-        row[i] = x1 * cos[i] - x2 * sin[i];
-        row[i + half] = x2 * cos[i] + x1 * sin[i];
+        row[i] = x1 * cos[i] - sign * x2 * sin[i];
+        row[i + half] = x2 * cos[i] + sign * x1 * sin[i];
       }
     }
   }

@@ -2,6 +2,7 @@
 // against the config so that a mismatched checkpoint fails with the tensor's name.
 #include "longctx/model/weights.hpp"
 
+#include <algorithm>
 #include <array>
 #include <string>
 
@@ -34,6 +35,8 @@ int64_t DecoderWeights::parameter_count() const {
     for (const Linear* x : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
       n += int64_t(x->weight.size() + x->bias.size());
     n += int64_t(l.input_norm.size() + l.post_norm.size());
+    for (const Linear* x : {&l.indexer.wq, &l.indexer.wk, &l.indexer.weights})
+      n += int64_t(x->weight.size());
   }
   return n;
 }
@@ -56,6 +59,13 @@ DecoderWeights load_decoder_weights(const Checkpoint& ckpt, const ModelConfig& c
     l.down = load_linear(ckpt, p + ".mlp.down_proj", hidden, inter, c.mlp_bias);
     l.input_norm = load(ckpt, p + ".input_layernorm.weight", {hidden});
     l.post_norm = load(ckpt, p + ".post_attention_layernorm.weight", {hidden});
+    const std::string ix = p + ".self_attn.indexer";
+    if (ckpt.contains(ix + ".wk.weight")) {
+      const int64_t heads = ckpt.get(ix + ".weights_proj.weight").shape.at(0);
+      l.indexer.wq = load_linear(ckpt, ix + ".wq", heads * c.head_dim, hidden, false);
+      l.indexer.wk = load_linear(ckpt, ix + ".wk", c.head_dim, hidden, false);
+      l.indexer.weights = load_linear(ckpt, ix + ".weights_proj", heads, hidden, false);
+    }
   }
   w.final_norm = load(ckpt, "model.norm.weight", {hidden});
   // Some tied checkpoints still store lm_head.weight; untied ones must.
@@ -99,6 +109,69 @@ DecoderWeights random_decoder_weights(const ModelConfig& c, uint64_t seed, float
   w.final_norm.assign(size_t(hidden), 1.f);
   if (!c.tie_word_embeddings) w.lm_head = normal(c.vocab_size * hidden);
   return w;
+}
+
+std::vector<NamedParameter> named_parameters(DecoderWeights& w) {
+  std::vector<NamedParameter> out;
+  auto vec = [&](const std::string& name, std::vector<float>& v) {
+    if (!v.empty()) out.push_back({name, {int64_t(v.size())}, &v});
+  };
+  auto lin = [&](const std::string& name, Linear& l) {
+    if (l.weight.empty()) return;
+    out.push_back({name + ".weight", {l.out, l.in}, &l.weight});
+    vec(name + ".bias", l.bias);
+  };
+  const int64_t hidden = int64_t(w.final_norm.size());
+  out.push_back({"model.embed_tokens.weight", {int64_t(w.embed.size()) / hidden, hidden}, &w.embed});
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    const std::string p = "model.layers." + std::to_string(i);
+    LayerWeights& l = w.layers[i];
+    lin(p + ".self_attn.q_proj", l.q);
+    lin(p + ".self_attn.k_proj", l.k);
+    lin(p + ".self_attn.v_proj", l.v);
+    lin(p + ".self_attn.o_proj", l.o);
+    lin(p + ".mlp.gate_proj", l.gate);
+    lin(p + ".mlp.up_proj", l.up);
+    lin(p + ".mlp.down_proj", l.down);
+    vec(p + ".input_layernorm.weight", l.input_norm);
+    vec(p + ".post_attention_layernorm.weight", l.post_norm);
+    lin(p + ".self_attn.indexer.wq", l.indexer.wq);
+    lin(p + ".self_attn.indexer.wk", l.indexer.wk);
+    lin(p + ".self_attn.indexer.weights_proj", l.indexer.weights);
+  }
+  vec("model.norm.weight", w.final_norm);
+  if (!w.lm_head.empty())
+    out.push_back({"lm_head.weight", {int64_t(w.lm_head.size()) / hidden, hidden}, &w.lm_head});
+  return out;
+}
+
+DecoderWeights zeros_like(const DecoderWeights& weights) {
+  DecoderWeights z = weights;
+  for (NamedParameter& p : named_parameters(z)) std::fill(p.values->begin(), p.values->end(), 0.f);
+  return z;
+}
+
+void add_random_indexers(DecoderWeights& w, const ModelConfig& c, const std::vector<int64_t>& layers,
+                         int64_t heads, uint64_t seed, float std) {
+  LONGCTX_CHECK_ARG(heads >= 1 && heads <= 1024, "indexer_heads", "in [1, 1024]", heads);
+  LONGCTX_CHECK_ARG(std > 0.f, "std", "a positive standard deviation", std);
+  Rng rng(seed);
+  auto linear = [&](int64_t out, int64_t in) {
+    Linear l;
+    l.out = out;
+    l.in = in;
+    l.weight.resize(size_t(out * in));
+    for (float& v : l.weight) v = rng.normal(0.f, std);
+    return l;
+  };
+  for (int64_t i : layers) {
+    LONGCTX_CHECK_ARG(i >= 0 && i < int64_t(w.layers.size()), "layer",
+                      "in [0, " << w.layers.size() << ")", i);
+    IndexerWeights& ix = w.layers[size_t(i)].indexer;
+    ix.wq = linear(heads * c.head_dim, c.hidden_size);
+    ix.wk = linear(c.head_dim, c.hidden_size);
+    ix.weights = linear(heads, c.hidden_size);
+  }
 }
 
 }  // namespace longctx::model

@@ -35,8 +35,10 @@ class RotaryEmbedding {
   void reserve(int64_t count);
   // Rotates x in place: x [tokens, heads, head_dim] with rows `token_stride` floats apart
   // (heads contiguous inside a token), token t at position positions[t] (< reserved count).
+  // transpose: multiplies by the transposed rotation instead (the angle negated, the attention
+  // scaling kept) — the backward of apply(), which maps gradients of rotated rows back.
   void apply(float* x, int64_t tokens, int64_t heads, int64_t token_stride,
-             const int64_t* positions) const;
+             const int64_t* positions, bool transpose = false) const;
 
  private:
   RopeFrequencies frequencies_;
