@@ -15,3 +15,5 @@ foreach(test_source ${LONGCTX_TRAIN_TESTS})
     LONGCTX_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   gtest_discover_tests(${test_name} PROPERTIES LABELS "train" DISCOVERY_TIMEOUT 120)
 endforeach()
+# `longctx passkey` flag tests (label "cli").
+include(${CMAKE_CURRENT_LIST_DIR}/cli_tests.cmake)

@@ -53,10 +53,11 @@ model::ModelConfig fresh_config(const FreshModel& f, int64_t seq_len) {
 
 void print_progress(const train::TrainProgress& p) {
   std::fprintf(stderr,
-               "step %lld/%lld  T %lld  loss %.4f  acc %.3f%s  |g| %.3f  lr %.2e  %.2f steps/s  "
+               "step %lld/%lld  T %lld  loss %.4f  acc %.3f  answer %.3f%s  |g| %.3f  lr %.2e  "
+               "%.2f steps/s  "
                "%.0f tok/s%s\n",
                static_cast<long long>(p.step), static_cast<long long>(p.steps),
-               static_cast<long long>(p.seq_len), p.loss, p.accuracy,
+               static_cast<long long>(p.seq_len), p.loss, p.accuracy, p.answer_accuracy,
                p.indexer_loss > 0 ? (" KL " + std::to_string(p.indexer_loss)).c_str() : "",
                p.grad_norm, p.lr, p.steps_per_second, p.tokens_per_second,
                p.saved ? "  (saved)" : "");
@@ -175,20 +176,23 @@ int cmd_train(int argc, char** argv) {
                "longctx train: %lld parameters (hidden %lld, %lld layers, %lld/%lld heads x %lld), "
                "attention %s, %lld x %lld tokens per step, %lld steps\n",
                static_cast<long long>(weights.parameter_count()),
-               static_cast<long long>(config.hidden_size), static_cast<long long>(config.num_layers),
-               static_cast<long long>(config.num_heads), static_cast<long long>(config.num_kv_heads),
-               static_cast<long long>(config.head_dim), o.attention.c_str(),
-               static_cast<long long>(o.batch_rows), static_cast<long long>(o.seq_len),
-               static_cast<long long>(o.steps));
-  const train::TrainResult r = train::train(o, config, weights, optimizer, start_step,
-                                            tokens_seen, dir, print_progress);
+               static_cast<long long>(config.hidden_size),
+               static_cast<long long>(config.num_layers), static_cast<long long>(config.num_heads),
+               static_cast<long long>(config.num_kv_heads), static_cast<long long>(config.head_dim),
+               o.attention.c_str(), static_cast<long long>(o.batch_rows),
+               static_cast<long long>(o.seq_len), static_cast<long long>(o.steps));
+  const train::TrainResult r =
+      train::train(o, config, weights, optimizer, start_step, tokens_seen, dir, print_progress);
   std::fprintf(stderr, "longctx train: %lld steps in %.1f s (%.0f tok/s), final loss %.4f -> %s\n",
                static_cast<long long>(r.steps_run), r.seconds,
                r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0, r.final_loss, out_dir.c_str());
   if (json) {
-    const nlohmann::json j{{"steps", o.steps},          {"steps_run", r.steps_run},
-                           {"final_loss", r.final_loss}, {"seconds", r.seconds},
-                           {"tokens", r.tokens},         {"parameters", weights.parameter_count()},
+    const nlohmann::json j{{"steps", o.steps},
+                           {"steps_run", r.steps_run},
+                           {"final_loss", r.final_loss},
+                           {"seconds", r.seconds},
+                           {"tokens", r.tokens},
+                           {"parameters", weights.parameter_count()},
                            {"out", out_dir}};
     std::printf("%s\n", j.dump().c_str());
   }

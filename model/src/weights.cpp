@@ -122,7 +122,8 @@ std::vector<NamedParameter> named_parameters(DecoderWeights& w) {
     vec(name + ".bias", l.bias);
   };
   const int64_t hidden = int64_t(w.final_norm.size());
-  out.push_back({"model.embed_tokens.weight", {int64_t(w.embed.size()) / hidden, hidden}, &w.embed});
+  out.push_back(
+      {"model.embed_tokens.weight", {int64_t(w.embed.size()) / hidden, hidden}, &w.embed});
   for (size_t i = 0; i < w.layers.size(); ++i) {
     const std::string p = "model.layers." + std::to_string(i);
     LayerWeights& l = w.layers[i];
@@ -151,8 +152,9 @@ DecoderWeights zeros_like(const DecoderWeights& weights) {
   return z;
 }
 
-void add_random_indexers(DecoderWeights& w, const ModelConfig& c, const std::vector<int64_t>& layers,
-                         int64_t heads, uint64_t seed, float std) {
+void add_random_indexers(DecoderWeights& w, const ModelConfig& c,
+                         const std::vector<int64_t>& layers, int64_t heads, uint64_t seed,
+                         float std) {
   LONGCTX_CHECK_ARG(heads >= 1 && heads <= 1024, "indexer_heads", "in [1, 1024]", heads);
   LONGCTX_CHECK_ARG(std > 0.f, "std", "a positive standard deviation", std);
   Rng rng(seed);

@@ -36,8 +36,8 @@ AttentionSpec exact_spec(const model::LayerAttention& a) {
 }
 
 sparse::IndexerInputs indexer_inputs(const AttentionShape& s, const IndexerActivations& ix) {
-  return {view(ix.q, s.batch, s.seq, ix.heads, s.head_dim), view(ix.k, s.batch, s.seq, 1, s.head_dim),
-          view(ix.w, s.batch, s.seq, 1, ix.heads)};
+  return {view(ix.q, s.batch, s.seq, ix.heads, s.head_dim),
+          view(ix.k, s.batch, s.seq, 1, s.head_dim), view(ix.w, s.batch, s.seq, 1, ix.heads)};
 }
 
 // topk-exact over the batch: each row's selection from its dense LSE [H, T].

@@ -16,7 +16,7 @@
 namespace longctx::train {
 
 struct AttentionShape {
-  int64_t batch = 0, seq = 0;                  // B, T
+  int64_t batch = 0, seq = 0;                     // B, T
   int64_t heads = 0, kv_heads = 0, head_dim = 0;  // H, G, D
   int threads = 0;
 };

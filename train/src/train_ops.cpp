@@ -30,9 +30,8 @@ void linear_backward(const float* x, const float* dy, int64_t rows, const model:
   }
   if (dx == nullptr) return;
   // dx [rows, in] (+)= dy [rows, out] · W [out, in]
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(l.in), int(l.out), 1.f,
-              dy, int(l.out), l.weight.data(), int(l.in), accumulate_dx ? 1.f : 0.f, dx,
-              int(l.in));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(l.in), int(l.out), 1.f, dy,
+              int(l.out), l.weight.data(), int(l.in), accumulate_dx ? 1.f : 0.f, dx, int(l.in));
 }
 
 void rms_norm_forward(const float* x, const float* weight, int64_t rows, int64_t dim, double eps,
@@ -77,7 +76,9 @@ void rms_norm_backward(const float* x, const float* weight, const float* inv_rms
 }
 
 namespace {
-float sigmoid(float z) { return 1.f / (1.f + std::exp(-z)); }
+float sigmoid(float z) {
+  return 1.f / (1.f + std::exp(-z));
+}
 }  // namespace
 
 void swiglu_forward(const float* gate, const float* up, int64_t count, float* act) {

@@ -21,14 +21,14 @@ using model::LayerWeights;
 
 // What one layer's backward needs. R = B·T rows.
 struct LayerActivations {
-  std::vector<float> x_in;             // [R, hidden] residual stream entering the layer
-  std::vector<float> inv1, inv2;       // [R] inverse RMS of the two norms
-  std::vector<float> xn1, xn2;         // [R, hidden] normalised inputs of attention and MLP
-  std::vector<float> q, k, v;          // [R, H·D], [R, G·D], [R, G·D] (q, k rotated)
-  std::vector<float> attn;             // [R, H·D] attention output (before o_proj)
-  std::vector<float> x_mid;            // [R, hidden] residual after attention
-  std::vector<float> gate, up, act;    // [R, I] SwiGLU pre-activations and silu(gate)·up
-  std::vector<float> iq, ik, iw;       // indexer: [R, H_I·D], [R, D], [R, H_I]
+  std::vector<float> x_in;           // [R, hidden] residual stream entering the layer
+  std::vector<float> inv1, inv2;     // [R] inverse RMS of the two norms
+  std::vector<float> xn1, xn2;       // [R, hidden] normalised inputs of attention and MLP
+  std::vector<float> q, k, v;        // [R, H·D], [R, G·D], [R, G·D] (q, k rotated)
+  std::vector<float> attn;           // [R, H·D] attention output (before o_proj)
+  std::vector<float> x_mid;          // [R, hidden] residual after attention
+  std::vector<float> gate, up, act;  // [R, I] SwiGLU pre-activations and silu(gate)·up
+  std::vector<float> iq, ik, iw;     // indexer: [R, H_I·D], [R, D], [R, H_I]
   AttentionSaved saved;
 };
 
@@ -51,7 +51,9 @@ bool has_indexer(const model::LayerAttention& a, const LayerWeights& w) {
 
 // Sets OpenBLAS to the training's thread count for the duration of a call: training products
 // are tall and BLAS splits them itself (the runtime keeps BLAS single-threaded instead).
-int blas_threads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
+int blas_threads(int threads) {
+  return threads > 0 ? threads : omp_get_max_threads();
+}
 
 }  // namespace
 
@@ -68,7 +70,9 @@ TrainableDecoder::TrainableDecoder(const model::ModelConfig& config,
 
 TrainableDecoder::~TrainableDecoder() = default;
 
-std::span<const float> TrainableDecoder::logits() const { return acts_->logits; }
+std::span<const float> TrainableDecoder::logits() const {
+  return acts_->logits;
+}
 
 StepLoss TrainableDecoder::forward_backward(const DecoderWeights& weights, const TokenBatch& batch,
                                             DecoderWeights& grads) {
@@ -92,8 +96,7 @@ StepLoss TrainableDecoder::run(const DecoderWeights& weights, const TokenBatch& 
                     config_.num_layers << " layers", weights.layers.size());
   for (int64_t i = 0; i < B * T; ++i) {
     const int32_t t = batch.tokens[size_t(i)];
-    LONGCTX_CHECK_ARG(t >= 0 && t < V, "tokens", "ids in [0, " << V << ")",
-                      t << " at index " << i);
+    LONGCTX_CHECK_ARG(t >= 0 && t < V, "tokens", "ids in [0, " << V << ")", t << " at index " << i);
     LONGCTX_CHECK_ARG(batch.loss_weights[size_t(i)] >= 0.f, "loss_weights", "values >= 0",
                       batch.loss_weights[size_t(i)] << " at index " << i);
   }
@@ -132,8 +135,7 @@ StepLoss TrainableDecoder::run(const DecoderWeights& weights, const TokenBatch& 
   out.loss = ce.weighted_loss / wsum;
   out.weight_sum = wsum;
   out.accuracy = ce.counted > 0 ? double(ce.correct) / double(ce.counted) : 0.0;
-  out.indexer_loss =
-      a.indexer_layers > 0 ? a.indexer_loss / double(a.indexer_layers * B * T) : 0.0;
+  out.indexer_loss = a.indexer_layers > 0 ? a.indexer_loss / double(a.indexer_layers * B * T) : 0.0;
   out.tokens = B * T;
   return out;
 }
@@ -151,8 +153,7 @@ void TrainableDecoder::forward(const DecoderWeights& w, const TokenBatch& batch)
     model::RopeConfig rc = c.rope;
     rc.theta = la.rope_theta.value_or(c.rope.theta);
     model::RotaryEmbedding& rope = a.ropes[rc.theta];
-    rope = model::RotaryEmbedding(
-        model::rope_frequencies(rc, D, c.max_position_embeddings, T), D);
+    rope = model::RotaryEmbedding(model::rope_frequencies(rc, D, c.max_position_embeddings, T), D);
     rope.reserve(T);
   }
   a.layers.resize(size_t(c.num_layers));
@@ -189,15 +190,15 @@ void TrainableDecoder::forward(const DecoderWeights& w, const TokenBatch& batch)
       L.ik.resize(size_t(R * D));
       L.iw.resize(size_t(R * HI));
       openblas_set_num_threads(1);  // model/'s linear splits columns over OpenMP itself
-      model::indexer_projection(L.xn1.data(), R, lw.indexer, rope, a.positions.data(),
-                                L.iq.data(), L.ik.data(), L.iw.data());
+      model::indexer_projection(L.xn1.data(), R, lw.indexer, rope, a.positions.data(), L.iq.data(),
+                                L.ik.data(), L.iw.data());
       openblas_set_num_threads(blas_threads(options_.threads));
       ix = {L.iq.data(), L.ik.data(), L.iw.data(), HI};
     }
     L.attn.resize(L.q.size());
     train_attention_forward(la, shape, L.q.data(), L.k.data(), L.v.data(),
-                            has_indexer(la, lw) ? &ix : nullptr, options_.dense_dsa,
-                            L.attn.data(), L.saved);
+                            has_indexer(la, lw) ? &ix : nullptr, options_.dense_dsa, L.attn.data(),
+                            L.saved);
     std::vector<float> o(size_t(R * hidden));  // [R, hidden]
     linear_forward(L.attn.data(), R, lw.o, o.data());
     for (int64_t i = 0; i < R * hidden; ++i) x[size_t(i)] += o[size_t(i)];
@@ -249,8 +250,8 @@ void TrainableDecoder::backward(const DecoderWeights& w, const TokenBatch& batch
 
   const AttentionShape shape{B, T, H, G, D, options_.threads};
   std::vector<float> dact(size_t(R * I)), dgate(dact.size()), dup(dact.size());  // [R, I]
-  std::vector<float> dattn(size_t(R * H * D)), dq(dattn.size());                // [R, H·D]
-  std::vector<float> dk(size_t(R * G * D)), dv(dk.size());                      // [R, G·D]
+  std::vector<float> dattn(size_t(R * H * D)), dq(dattn.size());                 // [R, H·D]
+  std::vector<float> dk(size_t(R * G * D)), dv(dk.size());                       // [R, G·D]
   for (int64_t li = c.num_layers - 1; li >= 0; --li) {
     const LayerWeights& lw = w.layers[size_t(li)];
     LayerWeights& lg = g.layers[size_t(li)];
@@ -266,8 +267,8 @@ void TrainableDecoder::backward(const DecoderWeights& w, const TokenBatch& batch
                       dx.data(), lg.post_norm.data());
     // Attention: x += o(attention(rope(q(xn1)), rope(k(xn1)), v(xn1))).
     linear_backward(L.attn.data(), dx.data(), R, lw.o, lg.o, dattn.data(), false);
-    train_attention_backward(la, shape, L.q.data(), L.k.data(), L.v.data(), L.attn.data(),
-                             L.saved, dattn.data(), dq.data(), dk.data(), dv.data());
+    train_attention_backward(la, shape, L.q.data(), L.k.data(), L.v.data(), L.attn.data(), L.saved,
+                             dattn.data(), dq.data(), dk.data(), dv.data());
     rope.apply(dq.data(), R, H, H * D, a.positions.data(), /*transpose=*/true);
     rope.apply(dk.data(), R, G, G * D, a.positions.data(), /*transpose=*/true);
     linear_backward(L.xn1.data(), dq.data(), R, lw.q, lg.q, dxn.data(), false);
@@ -292,8 +293,8 @@ void TrainableDecoder::backward(const DecoderWeights& w, const TokenBatch& batch
       rope.apply(dik.data(), R, 1, D, a.positions.data(), /*transpose=*/true);
       linear_backward(L.xn1.data(), diq.data(), R, lw.indexer.wq, lg.indexer.wq, nullptr, false);
       linear_backward(L.xn1.data(), dik.data(), R, lw.indexer.wk, lg.indexer.wk, nullptr, false);
-      linear_backward(L.xn1.data(), diw.data(), R, lw.indexer.weights, lg.indexer.weights,
-                      nullptr, false);
+      linear_backward(L.xn1.data(), diw.data(), R, lw.indexer.weights, lg.indexer.weights, nullptr,
+                      false);
     }
   }
   // Embedding rows: scatter-add (serial: rows sharing a token id would race).

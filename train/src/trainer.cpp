@@ -1,6 +1,7 @@
 // The training loop (see trainer.hpp).
 #include "longctx/train/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -26,7 +27,7 @@ uint64_t mix(uint64_t x) {  // splitmix64 finaliser: decorrelates (seed, step) p
 }
 
 const char* kLossHeader =
-    "step,seq_len,loss,accuracy,indexer_loss,grad_norm,lr,tokens_per_second";
+    "step,seq_len,loss,accuracy,answer_accuracy,indexer_loss,grad_norm,lr,tokens_per_second";
 
 // Keeps the log's rows of steps <= last_step (a resumed run rewrites what follows).
 void truncate_loss_log(const std::filesystem::path& file, int64_t last_step) {
@@ -59,7 +60,8 @@ void add_indexers(const TrainerOptions& o, const model::ModelConfig& c,
 StepBatch training_batch(const TrainerOptions& o, int64_t step) {
   const uint64_t seed = mix(o.seed * 0x100000001b3ull + uint64_t(step));
   int64_t seq_len = o.seq_len;
-  if (o.min_seq_len > 0) seq_len = o.min_seq_len + int64_t(mix(seed) % uint64_t(o.seq_len - o.min_seq_len + 1));
+  if (o.min_seq_len > 0)
+    seq_len = o.min_seq_len + int64_t(mix(seed) % uint64_t(o.seq_len - o.min_seq_len + 1));
   PasskeyBatchOptions bo;
   bo.rows = o.batch_rows;
   bo.seq_len = seq_len;
@@ -69,7 +71,24 @@ StepBatch training_batch(const TrainerOptions& o, int64_t step) {
   bo.needle_fraction = o.needle_fraction;
   static const std::unique_ptr<model::Tokenizer> bytes = model::make_byte_tokenizer();
   PasskeyBatch b = make_passkey_batch(bo, *bytes, seed);
-  return {b.rows, b.seq_len, std::move(b.tokens), std::move(b.loss_weights)};
+  return {b.rows, b.seq_len, std::move(b.tokens), std::move(b.loss_weights), std::move(b.keys)};
+}
+
+int64_t rows_answered(const StepBatch& b, std::span<const float> logits, int64_t V) {
+  const int64_t T = b.seq_len;
+  int64_t answered = 0;
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const std::string& key = b.keys[size_t(r)];
+    const int64_t n = int64_t(key.size()), first = T - n;  // key digits: tokens [T − n, T)
+    bool ok = first >= 1;
+    for (int64_t i = first; ok && i < T; ++i) {
+      ok = b.tokens[size_t(r * T + i)] == int32_t(uint8_t(key[size_t(i - first)]));
+      const float* z = logits.data() + (r * T + i - 1) * V;  // [V] predicts token i
+      ok = ok && std::max_element(z, z + V) - z == b.tokens[size_t(r * T + i)];
+    }
+    answered += ok ? 1 : 0;
+  }
+  return answered;
 }
 
 TrainResult train(const TrainerOptions& o, const model::ModelConfig& c,
@@ -99,7 +118,7 @@ TrainResult train(const TrainerOptions& o, const model::ModelConfig& c,
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
   auto t_interval = t_start;
-  double sum_loss = 0, sum_acc = 0, sum_ix = 0, sum_norm = 0;
+  double sum_loss = 0, sum_acc = 0, sum_ix = 0, sum_norm = 0, sum_answer = 0;
   int64_t interval_steps = 0, interval_tokens = 0;
   for (int64_t step = start_step; step < o.steps; ++step) {
     const StepBatch batch = training_batch(o, step);
@@ -108,15 +127,17 @@ TrainResult train(const TrainerOptions& o, const model::ModelConfig& c,
     decoder.options().dense_dsa = step < o.indexer_warmup_steps;
     const StepLoss sl = decoder.forward_backward(
         weights, {batch.rows, batch.seq_len, batch.tokens, batch.loss_weights}, grads);
+    const int64_t answered = rows_answered(batch, decoder.logits(), c.vocab_size);
     const double norm = clip_grad_norm(grads, o.clip_norm);
     if (!std::isfinite(norm) || !std::isfinite(sl.loss))
-      throw RuntimeError(detail::concat("training diverged at step ", step + 1, ": loss ",
-                                        sl.loss, ", gradient norm ", norm,
+      throw RuntimeError(detail::concat("training diverged at step ", step + 1, ": loss ", sl.loss,
+                                        ", gradient norm ", norm,
                                         " (lower --lr or raise --warmup)"));
     const double rate = learning_rate(lr, step);
     optimizer.step(weights, grads, rate);
     sum_loss += sl.loss;
     sum_acc += sl.accuracy;
+    sum_answer += double(answered) / double(batch.rows);
     sum_ix += sl.indexer_loss;
     sum_norm += norm;
     interval_steps += 1;
@@ -138,6 +159,7 @@ TrainResult train(const TrainerOptions& o, const model::ModelConfig& c,
       p.loss = sum_loss / double(interval_steps);
       p.accuracy = sum_acc / double(interval_steps);
       p.indexer_loss = sum_ix / double(interval_steps);
+      p.answer_accuracy = sum_answer / double(interval_steps);
       p.grad_norm = sum_norm / double(interval_steps);
       p.lr = rate;
       p.steps_per_second = double(interval_steps) / secs;
@@ -145,12 +167,12 @@ TrainResult train(const TrainerOptions& o, const model::ModelConfig& c,
       p.seq_len = batch.seq_len;
       p.saved = save;
       log << done << "," << batch.seq_len << "," << p.loss << "," << p.accuracy << ","
-          << p.indexer_loss << "," << p.grad_norm << "," << p.lr << "," << p.tokens_per_second
-          << "\n";
+          << p.answer_accuracy << "," << p.indexer_loss << "," << p.grad_norm << "," << p.lr << ","
+          << p.tokens_per_second << "\n";
       log.flush();
       result.final_loss = p.loss;
       if (report) report(p);
-      sum_loss = sum_acc = sum_ix = sum_norm = 0;
+      sum_loss = sum_acc = sum_ix = sum_norm = sum_answer = 0;
       interval_steps = interval_tokens = 0;
       t_interval = clock::now();
     }

@@ -73,16 +73,16 @@ void validate(const TrainerOptions& o, const model::ModelConfig& c) {
   LONGCTX_CHECK_ARG(o.seq_len >= 2, "seq_len", ">= 2", o.seq_len);
   LONGCTX_CHECK_ARG(o.min_seq_len >= 0 && o.min_seq_len <= o.seq_len, "min_seq_len",
                     "in [0, seq_len = " << o.seq_len << "]", o.min_seq_len);
-  LONGCTX_CHECK_ARG(c.vocab_size >= 256, "vocab_size",
-                    ">= 256 (the passkey data is byte-level)", c.vocab_size);
+  LONGCTX_CHECK_ARG(c.vocab_size >= 256, "vocab_size", ">= 256 (the passkey data is byte-level)",
+                    c.vocab_size);
   LONGCTX_CHECK_ARG(o.indexer_heads >= 0, "indexer_heads", ">= 0", o.indexer_heads);
   LONGCTX_CHECK_ARG(o.indexer_warmup_steps >= 0, "indexer_warmup", ">= 0", o.indexer_warmup_steps);
   LONGCTX_CHECK_ARG(o.indexer_loss_weight >= 0, "indexer_loss_weight", ">= 0",
                     o.indexer_loss_weight);
-  LONGCTX_CHECK_ARG(o.answer_weight >= 0 && o.text_weight >= 0 &&
-                        o.answer_weight + o.text_weight > 0,
-                    "answer_weight/text_weight", "non-negative, not both 0",
-                    o.answer_weight << ", " << o.text_weight);
+  LONGCTX_CHECK_ARG(
+      o.answer_weight >= 0 && o.text_weight >= 0 && o.answer_weight + o.text_weight > 0,
+      "answer_weight/text_weight", "non-negative, not both 0",
+      o.answer_weight << ", " << o.text_weight);
   LONGCTX_CHECK_ARG(o.log_every >= 1, "log_every", ">= 1", o.log_every);
   LONGCTX_CHECK_ARG(o.save_every >= 0, "save_every", ">= 0", o.save_every);
   LrSchedule lr = o.lr;

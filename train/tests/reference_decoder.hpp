@@ -56,8 +56,7 @@ inline double reference_loss(const model::ModelConfig& c, const model::DecoderWe
     const model::LayerWeights& L = w.layers[li];
     model::RopeConfig rc = c.rope;
     rc.theta = layers[li].rope_theta > 0 ? layers[li].rope_theta : c.rope.theta;
-    const model::RopeFrequencies f =
-        model::rope_frequencies(rc, D, c.max_position_embeddings, T);
+    const model::RopeFrequencies f = model::rope_frequencies(rc, D, c.max_position_embeddings, T);
     const Vec xn = rms(x, L.input_norm);
     Vec q = lin(xn, L.q), k = lin(xn, L.k), v = lin(xn, L.v);
     auto rotate = [&](Vec& t, int64_t heads) {

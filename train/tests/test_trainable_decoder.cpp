@@ -8,8 +8,8 @@
 #include <cmath>
 #include <random>
 
-#include "longctx/core/rng.hpp"
 #include "longctx/core/error.hpp"
+#include "longctx/core/rng.hpp"
 #include "longctx/model/schedule.hpp"
 #include "longctx/train/trainable_decoder.hpp"
 #include "reference_decoder.hpp"
@@ -48,7 +48,8 @@ struct Batch {
 };
 
 Batch random_batch(int64_t rows, int64_t seq, int64_t vocab, std::mt19937_64& gen) {
-  Batch b{rows, seq, std::vector<int32_t>(size_t(rows * seq)), std::vector<float>(size_t(rows * seq))};
+  Batch b{rows, seq, std::vector<int32_t>(size_t(rows * seq)),
+          std::vector<float>(size_t(rows * seq))};
   for (auto& t : b.tokens) t = int32_t(gen() % uint64_t(vocab));
   std::uniform_real_distribution<float> u(0.f, 2.f);
   for (auto& w : b.weights) w = gen() % 4 == 0 ? 0.f : u(gen);
@@ -95,7 +96,7 @@ void check_gradients(DecoderWeights& w, DecoderWeights& grads, Loss loss, std::m
 struct GradCase {
   const char* name;
   bool tied, bias;
-  const char* schedule;                     // parsed by the runtime's syntax
+  const char* schedule;                      // parsed by the runtime's syntax
   std::vector<testing::ReferenceLayer> ref;  // what the reference runs per layer
   bool yarn;
 };
@@ -132,11 +133,12 @@ TEST_P(WholeModelGradient, MatchesFiniteDifferencesOfFloat64Reference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Schedules, WholeModelGradient,
-    ::testing::Values(GradCase{"dense", false, false, "dense", {{0, 0}, {0, 0}}, false},
-                      GradCase{"dense_tied_bias", true, true, "dense", {{0, 0}, {0, 0}}, false},
-                      GradCase{"window", false, true, "window:4;dense", {{4, 0}, {0, 0}}, false},
-                      GradCase{"local_global_yarn", true, false, "local-global:2:3:500",
-                               {{0, 0}, {3, 500}}, true}),
+    ::testing::Values(
+        GradCase{"dense", false, false, "dense", {{0, 0}, {0, 0}}, false},
+        GradCase{"dense_tied_bias", true, true, "dense", {{0, 0}, {0, 0}}, false},
+        GradCase{"window", false, true, "window:4;dense", {{4, 0}, {0, 0}}, false},
+        GradCase{
+            "local_global_yarn", true, false, "local-global:2:3:500", {{0, 0}, {3, 500}}, true}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // Runs forward_backward of `schedule` and returns (loss, grads).
@@ -210,8 +212,8 @@ TEST(IndexerGradient, MatchesFiniteDifferencesOfItsKlLoss) {
     DecoderWeights scratch = model::zeros_like(x);
     return trainer.forward_backward(x, b.view(), scratch).indexer_loss;
   };
-  for (model::Linear* lin : {&w.layers[1].indexer.wq, &w.layers[1].indexer.wk,
-                             &w.layers[1].indexer.weights}) {
+  for (model::Linear* lin :
+       {&w.layers[1].indexer.wq, &w.layers[1].indexer.wk, &w.layers[1].indexer.weights}) {
     const model::Linear& gl = lin == &w.layers[1].indexer.wq   ? g.layers[1].indexer.wq
                               : lin == &w.layers[1].indexer.wk ? g.layers[1].indexer.wk
                                                                : g.layers[1].indexer.weights;

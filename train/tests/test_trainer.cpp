@@ -3,11 +3,11 @@
 // hundred steps on the passkey data reduce the loss; a run stopped and resumed from its
 // checkpoint ends bit-identical to an uninterrupted one; the loss log and saved state.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "longctx/core/error.hpp"
 #include "longctx/model/safetensors.hpp"
@@ -109,8 +109,7 @@ TEST(Trainer, PasskeyTrainingReducesTheLoss) {
   AdamW opt(o.adamw);
   std::vector<double> losses;
   const auto dir = temp_dir("loss");
-  train(o, c, w, opt, 0, 0, dir,
-        [&](const TrainProgress& p) { losses.push_back(p.loss); });
+  train(o, c, w, opt, 0, 0, dir, [&](const TrainProgress& p) { losses.push_back(p.loss); });
   ASSERT_EQ(int64_t(losses.size()), steps / 10);
   EXPECT_LT(losses.back(), 0.6 * losses.front())
       << "first interval " << losses.front() << ", last " << losses.back();
@@ -154,8 +153,7 @@ TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
   auto a = model::named_parameters(straight);
   auto b = model::named_parameters(w);
   ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i)
-    ASSERT_EQ(*a[i].values, *b[i].values) << a[i].name;
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(*a[i].values, *b[i].values) << a[i].name;
   // The resumed log continues the first run's rows without duplicates.
   std::ifstream log(dir_b / "loss.csv");
   std::string line;

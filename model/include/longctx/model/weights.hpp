@@ -72,7 +72,8 @@ void add_random_indexers(DecoderWeights& weights, const ModelConfig& config,
 // model.layers.N.self_attn.{q,k,v,o}_proj.{weight,bias},
 // model.layers.N.mlp.{gate,up,down}_proj.weight,
 // model.layers.N.{input,post_attention}_layernorm.weight, model.norm.weight, lm_head.weight (absent
-// when tied); optional model.layers.N.self_attn.indexer.{wq,wk,weights_proj}.weight. Shapes are checked against the config.
+// when tied); optional model.layers.N.self_attn.indexer.{wq,wk,weights_proj}.weight. Shapes are
+// checked against the config.
 DecoderWeights load_decoder_weights(const Checkpoint& checkpoint, const ModelConfig& config);
 
 // Normal(0, std) weights (std 0.02 as HF initialises), norms at 1, biases 0 — seeded.

@@ -36,8 +36,8 @@ struct StepLoss {
 };
 
 struct TrainableOptions {
-  int threads = 0;          // 0: OpenMP default
-  bool dense_dsa = false;   // dsa layers run dense attention (indexer warm-up stage)
+  int threads = 0;                   // 0: OpenMP default
+  bool dense_dsa = false;            // dsa layers run dense attention (indexer warm-up stage)
   double indexer_loss_weight = 1.0;  // scales the KL loss's gradient (its own parameters only)
 };
 
