@@ -37,3 +37,22 @@ add_test(NAME cli.passkey_grid_and_heatmap
                  -DEXPECT_CELLS=6 "-DEXPECT_FILES=${LONGCTX_PASSKEY_OUT}/grid.svg;${LONGCTX_PASSKEY_OUT}/grid.png"
                  -DOUT_DIR=${LONGCTX_PASSKEY_OUT} -P ${CMAKE_CURRENT_LIST_DIR}/passkey_cli_check.cmake)
 set_tests_properties(cli.passkey_grid_and_heatmap PROPERTIES LABELS cli TIMEOUT 600)
+
+# `longctx train`: flag errors name the flag; a short run writes a checkpoint, the loss log and
+# the command, and --resume continues it (label "cli"). Output under the build tree.
+set(tr_out ${CMAKE_BINARY_DIR}/cli_train_run)
+set(tr train --threads 2 --hidden 32 --layers 1 --intermediate 32 --batch 2 --log-every 2)
+longctx_cli_test(train_help RC 0 REGEX "--resume.*--attention" ARGS train --help)
+longctx_cli_test(train_needs_out RC 2 REGEX "--out" ARGS train --steps 2)
+longctx_cli_test(train_bad_kv_heads RC 2 REGEX "--kv-heads" ARGS ${tr} --out ${tr_out}_x --heads 3 --kv-heads 2 --seq-len 280)
+longctx_cli_test(train_bad_head_dim RC 2 REGEX "--head-dim" ARGS ${tr} --out ${tr_out}_x --head-dim 20 --seq-len 280)
+longctx_cli_test(train_bad_schedule RC 2 REGEX "--attention" ARGS ${tr} --out ${tr_out}_x --attention dence --seq-len 280)
+longctx_cli_test(train_bad_min_seq RC 2 REGEX "min_seq_len" ARGS ${tr} --out ${tr_out}_x --min-seq-len 999 --seq-len 280)
+longctx_cli_test(train_seq_too_short RC 2 REGEX "seq_len" ARGS ${tr} --out ${tr_out}_x --seq-len 100)
+longctx_cli_test(train_resume_missing RC 2 REGEX "--resume" ARGS train --out ${tr_out}_none --resume)
+longctx_cli_test(train_run RC 0 JSON_KEYS steps steps_run final_loss seconds parameters
+                 JSON_EQUALS steps=4 steps_run=2
+                 ARGS ${tr} --out ${tr_out} --seq-len 280 --heads 1 --kv-heads 1 --steps 4 --stop-after 2 --json)
+longctx_cli_test(train_resume RC 0 JSON_EQUALS steps=4 steps_run=2
+                 ARGS train --out ${tr_out} --resume --threads 2 --json)
+set_tests_properties(cli.train_resume PROPERTIES DEPENDS cli.train_run)

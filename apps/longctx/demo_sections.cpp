@@ -26,6 +26,11 @@ std::vector<DemoSection> demo_sections() {
        "Llama / Mistral / Qwen2 checkpoints vs transformers' logits; prefill and decode speed",
        run_model_runtime},
 #endif
+#ifdef LONGCTX_HAS_TRAIN
+      {"passkey retrieval",
+       "the shipped passkey model (trained by longctx train): dense, window, DSA, topk-exact",
+       run_passkey},
+#endif
   };
 }
 

@@ -75,5 +75,7 @@ void run_dsa(DemoContext& ctx);
 
 // Section of issue 7 (demo_model.cpp): transformers parity and generation speed.
 void run_model_runtime(DemoContext& ctx);
+// Section of issue 8 (demo_passkey.cpp): passkey retrieval by the shipped trained model.
+void run_passkey(DemoContext& ctx);
 
 }  // namespace longctx::app

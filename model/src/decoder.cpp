@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "decoder_ops.hpp"
+#include "indexer_projection.hpp"
 #include "layer_attention.hpp"
 #include "longctx/core/error.hpp"
 
@@ -20,6 +21,7 @@ struct Decoder::Scratch {
   std::vector<float> attn;         // [C, H·D]
   std::vector<float> gate, up;     // [C, I]
   std::vector<int64_t> positions;  // [C]
+  std::vector<float> iq, iw;       // trained indexer: [C, H_I·D] queries, [C, H_I] weights
   void size_for(const ModelConfig& c, int64_t rows) {
     x.resize(size_t(rows * c.hidden_size));
     xn.resize(x.size());
@@ -50,6 +52,7 @@ Decoder::Decoder(const ModelConfig& config, const DecoderWeights& weights,
                          a.uses_rolling_cache() ? a.window : 0);
     ropes_.emplace(a.rope_theta.value_or(config.rope.theta), RotaryEmbedding{});
   }
+  indexer_keys_.resize(size_t(config.num_layers));
 }
 
 Decoder::~Decoder() = default;
@@ -60,11 +63,18 @@ void Decoder::reset(int64_t max_tokens) {
     c.clear();
     c.reserve(max_tokens);
   }
+  for (std::vector<float>& k : indexer_keys_) k.clear();
+}
+
+bool Decoder::uses_indexer(int64_t layer) const {
+  return schedule_.layers[size_t(layer)].kind == AttentionKind::dsa &&
+         weights_.layers[size_t(layer)].indexer.present();
 }
 
 int64_t Decoder::kv_cache_bytes() const {
   int64_t bytes = 0;
   for (const LayerKvCache& c : caches_) bytes += c.bytes();
+  for (const std::vector<float>& k : indexer_keys_) bytes += int64_t(k.size() * sizeof(float));
   return bytes;
 }
 
@@ -130,7 +140,22 @@ void Decoder::run_chunk(const int32_t* tokens, int64_t C, float* logits, bool al
     const RotaryEmbedding& rope = rope_for(li);
     rope.apply(s.q.data(), C, H, H * D, s.positions.data());
     rope.apply(s.k.data(), C, G, G * D, s.positions.data());
-    const ChunkQkv chunk{s.q.data(), s.k.data(), s.v.data(), C, H, G, D, length_};
+    ChunkQkv chunk{s.q.data(), s.k.data(), s.v.data(), C, H, G, D, length_};
+    if (uses_indexer(li)) {
+      // The trained indexer reads the same normalised rows; its keys join the layer's cache.
+      const IndexerWeights& ix = w.indexer;
+      const int64_t HI = ix.heads();
+      std::vector<float>& keys = indexer_keys_[size_t(li)];  // [length_ + C, D]
+      keys.resize(size_t((length_ + C) * D));
+      s.iq.resize(size_t(C * HI * D));
+      s.iw.resize(size_t(C * HI));
+      indexer_projection(s.xn.data(), C, ix, rope, s.positions.data(), s.iq.data(),
+                         keys.data() + length_ * D, s.iw.data());
+      chunk.indexer_q = s.iq.data();
+      chunk.indexer_w = s.iw.data();
+      chunk.indexer_keys = keys.data();
+      chunk.indexer_heads = HI;
+    }
     layer_attention(schedule_.layers[size_t(li)], caches_[size_t(li)], chunk, s.attn.data(),
                     threads);
     linear(s.attn.data(), C, w.o, s.x.data(), /*accumulate=*/true);

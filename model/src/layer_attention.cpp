@@ -89,13 +89,23 @@ void layer_attention(const LayerAttention& a, LayerKvCache& cache, const ChunkQk
       dilated_rows(a.patterns, c, cache.keys(), cache.values(), out, threads);
       return;
     case AttentionKind::dsa: {
-      // Indexer from the layer's own q and k: group s's indexer heads are its H/G query heads.
-      std::vector<float> ones(size_t(C * H), 1.f);  // w [1, C, G, H/G]
-      sparse::IndexerInputs in{q, k,
-                               TensorView::contiguous(ones.data(), DType::f32, {1, C, G, H / G})};
       sparse::IndexerOptions io;
       io.threads = threads;
-      const sparse::TopkSelection sel = sparse::indexer_select(in, causal, a.top_k, io);
+      sparse::TopkSelection sel;
+      if (c.indexer_keys != nullptr) {
+        // The trained indexer: one selection shared by every query head (S = 1).
+        const int64_t HI = c.indexer_heads;
+        const sparse::IndexerInputs in{rows_view(c.indexer_q, C, HI, D),
+                                       rows_view(c.indexer_keys, M, 1, D),
+                                       rows_view(c.indexer_w, C, 1, HI)};
+        sel = sparse::indexer_select(in, causal, a.top_k, io);
+      } else {
+        // Indexer from the layer's own q and k: group s's indexer heads are its H/G query heads.
+        std::vector<float> ones(size_t(C * H), 1.f);  // w [1, C, G, H/G]
+        const sparse::IndexerInputs in{
+            q, k, TensorView::contiguous(ones.data(), DType::f32, {1, C, G, H / G})};
+        sel = sparse::indexer_select(in, causal, a.top_k, io);
+      }
       Tensor lse(DType::f32, {1, H, C});
       sparse::DsaOptions dso;
       dso.threads = threads;

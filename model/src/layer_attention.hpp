@@ -17,6 +17,12 @@ struct ChunkQkv {
   int64_t tokens = 0;        // C
   int64_t heads = 0, kv_heads = 0, head_dim = 0;
   int64_t start = 0;  // position of the first new token == cache.length() before the call
+  // A trained DSA indexer (weights.hpp IndexerWeights), else null: its queries [C, H_I, D] and
+  // weights [C, H_I] of the chunk, and its keys [start + C, D] of every token so far.
+  const float* indexer_q = nullptr;
+  const float* indexer_w = nullptr;
+  const float* indexer_keys = nullptr;
+  int64_t indexer_heads = 0;
 };
 
 // Appends the chunk's k, v to `cache` and writes out [C, H, D]: softmax(q·kᵀ/√D)·v over the keys

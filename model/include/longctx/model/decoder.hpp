@@ -48,14 +48,16 @@ class Decoder {
   struct Scratch;
   void prepare_rope(int64_t seq_len);
   const RotaryEmbedding& rope_for(int64_t layer) const;
+  bool uses_indexer(int64_t layer) const;  // a dsa layer with trained indexer weights
   void run_chunk(const int32_t* tokens, int64_t count, float* logits, bool all_logits);
 
   const ModelConfig& config_;
   const DecoderWeights& weights_;
   AttentionSchedule schedule_;
   DecoderOptions options_;
-  std::vector<LayerKvCache> caches_;         // [num_layers]
-  std::map<double, RotaryEmbedding> ropes_;  // by RoPE theta (local-global uses two)
+  std::vector<LayerKvCache> caches_;              // [num_layers]
+  std::vector<std::vector<float>> indexer_keys_;  // [num_layers][tokens, D] trained indexer keys
+  std::map<double, RotaryEmbedding> ropes_;       // by RoPE theta (local-global uses two)
   int64_t length_ = 0;
   std::unique_ptr<Scratch> scratch_;
 };
