@@ -109,7 +109,8 @@ void AdamW::load_state(int64_t steps, std::vector<ParameterMoments> moments) {
   moments_ = std::move(moments);
 }
 
-void AdamW::step(model::DecoderWeights& weights, const model::DecoderWeights& grads, double lr) {
+void AdamW::step(model::DecoderWeights& weights, const model::DecoderWeights& grads, double lr,
+                 const std::function<bool(const std::string&)>& updates) {
   LONGCTX_CHECK_ARG(std::isfinite(lr) && lr >= 0.0, "lr", "a finite learning rate >= 0", lr);
   const std::vector<model::NamedParameter> params = model::named_parameters(weights);
   const std::vector<model::NamedParameter> grad_list = read_only_parameters(grads);
@@ -134,10 +135,11 @@ void AdamW::step(model::DecoderWeights& weights, const model::DecoderWeights& gr
               one_minus_beta2 = float(1.0 - o.beta2), eps = float(o.eps);
 
   for (size_t i = 0; i < params.size(); ++i) {
-    float* p = params[i].values->data();           // [n]
-    const float* g = grad_list[i].values->data();  // [n]
-    float* m = moments_[i].exp_avg.data();         // [n]
-    float* v = moments_[i].exp_avg_sq.data();      // [n]
+    if (updates && !updates(params[i].name)) continue;  // frozen: weights and moments kept
+    float* p = params[i].values->data();                // [n]
+    const float* g = grad_list[i].values->data();       // [n]
+    float* m = moments_[i].exp_avg.data();              // [n]
+    float* v = moments_[i].exp_avg_sq.data();           // [n]
     const int64_t n = int64_t(params[i].values->size());
     const bool decayed = params[i].is_matrix() && o.weight_decay != 0.0;
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)

@@ -134,7 +134,13 @@ TrainResult train(const TrainerOptions& o, const model::ModelConfig& c,
                                         ", gradient norm ", norm,
                                         " (lower --lr or raise --warmup)"));
     const double rate = learning_rate(lr, step);
-    optimizer.step(weights, grads, rate);
+    // DeepSeek's dense warm-up stage: only the indexers learn while the model is frozen.
+    const bool indexer_only = o.indexer_heads > 0 && step < o.indexer_warmup_steps;
+    optimizer.step(
+        weights, grads, rate,
+        indexer_only
+            ? [](const std::string& name) { return name.find(".indexer.") != std::string::npos; }
+            : std::function<bool(const std::string&)>{});
     sum_loss += sl.loss;
     sum_acc += sl.accuracy;
     sum_answer += double(answered) / double(batch.rows);

@@ -165,6 +165,46 @@ TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
   std::filesystem::remove_all(dir_b);
 }
 
+TEST(Trainer, IndexerWarmupTrainsOnlyTheIndexerThenEverything) {
+  const model::ModelConfig c = tiny_config();
+  TrainerOptions o = tiny_options(3);
+  o.attention = "dense;dsa:8";
+  o.indexer_heads = 2;
+  o.indexer_warmup_steps = 2;
+  const model::DecoderWeights init = model::random_decoder_weights(c, 9);
+  model::DecoderWeights w = init;
+  AdamW opt(o.adamw);
+  const auto dir = temp_dir("indexer");
+  o.stop_after = 2;
+  train(o, c, w, opt, 0, 0, dir, nullptr);
+  ASSERT_TRUE(w.layers[1].indexer.present());
+  EXPECT_FALSE(w.layers[0].indexer.present());
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    EXPECT_EQ(w.layers[i].q.weight, init.layers[i].q.weight) << "layer " << i << " frozen";
+    EXPECT_EQ(w.layers[i].down.weight, init.layers[i].down.weight) << "layer " << i;
+  }
+  EXPECT_EQ(w.embed, init.embed);
+  // Only the indexer's moments saw gradients during the warm-up.
+  auto touched = [&](const char* name) {
+    const ParameterMoments* m = opt.find_moments(name);
+    EXPECT_NE(m, nullptr) << name;
+    if (m == nullptr) return false;
+    for (float x : m->exp_avg)
+      if (x != 0.f) return true;
+    return false;
+  };
+  EXPECT_TRUE(touched("model.layers.1.self_attn.indexer.wk.weight"));
+  EXPECT_TRUE(touched("model.layers.1.self_attn.indexer.weights_proj.weight"));
+  EXPECT_FALSE(touched("model.layers.1.self_attn.q_proj.weight"));
+  AdamW opt2(o.adamw);
+  const TrainingState st = load_training_state(dir, opt2, w);
+  const model::DecoderWeights before_third = w;
+  o.stop_after = 0;
+  train(o, c, w, opt2, st.step, st.tokens_seen, dir, nullptr);
+  EXPECT_NE(w.layers[0].q.weight, before_third.layers[0].q.weight) << "trains after warm-up";
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Trainer, OptionsRoundTripThroughJson) {
   TrainerOptions o = tiny_options(17);
   o.attention = "dense;dsa:64";

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,7 +43,10 @@ class AdamW {
   // `grads` has the shape of `weights` (e.g. model::zeros_like). The moments are created (zeros)
   // at the first step; later steps require the same parameter list (ArgumentError naming the
   // tensor otherwise).
-  void step(model::DecoderWeights& weights, const model::DecoderWeights& grads, double lr);
+  // `updates` (when set) says which parameters (by name) this step updates; the others are
+  // frozen: weights and moments untouched (the step count still advances for all).
+  void step(model::DecoderWeights& weights, const model::DecoderWeights& grads, double lr,
+            const std::function<bool(const std::string&)>& updates = {});
 
   int64_t steps() const { return steps_; }  // t, the number of updates applied so far
   const AdamWOptions& options() const { return options_; }
