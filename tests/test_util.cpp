@@ -1,6 +1,8 @@
 // Shared test helpers (see test_util.hpp).
 #include "test_util.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -168,6 +170,19 @@ bool bitwise_equal(const Tensor& a, const Tensor& b) {
 std::string seed_note(uint64_t seed) {
   return "seed=" + std::to_string(seed) + " (replay with LONGCTX_SEED=" + std::to_string(seed) +
          ")";
+}
+
+TempDir::TempDir(const std::string& prefix) {
+  static int counter = 0;
+  path_ = std::filesystem::temp_directory_path() /
+          (prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
 }
 
 }  // namespace longctx::test

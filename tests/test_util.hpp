@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -72,5 +73,19 @@ bool bitwise_equal(const Tensor& a, const Tensor& b);
 
 // "seed=123 (replay with LONGCTX_SEED=123)" for SCOPED_TRACE.
 std::string seed_note(uint64_t seed);
+
+// A fresh directory under the system temp dir (`prefix`, the process id and a counter in its
+// name), removed with everything in it at scope exit.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "longctx_test");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 }  // namespace longctx::test

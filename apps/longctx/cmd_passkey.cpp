@@ -15,6 +15,7 @@
 #include "longctx/model/rope_override.hpp"
 #include "longctx/model/safetensors.hpp"
 #include "longctx/train/passkey_eval.hpp"
+#include "model_flags.hpp"
 
 namespace longctx::app {
 namespace {
@@ -131,12 +132,8 @@ int cmd_passkey(int argc, char** argv) {
       ->required();
   app.add_option("--depths", depths_text, "needle depths in percent (0: after the instruction)")
       ->capture_default_str();
-  app.add_option("--attention", schedule_text,
-                 "per-layer schedule: config | dense | window:W | local-global[:E[:W[:THETA]]] | "
-                 "dilated[:w:r,...] | dsa:K | topk-exact:K, or one per layer joined by ';'");
-  app.add_option("--rope-scaling", rope_scaling,
-                 "override RoPE scaling: none | linear:F | dynamic:F | yarn:F[:ORIG] | "
-                 "llama3:F[:ORIG[:LOW:HIGH]]");
+  app.add_option("--attention", schedule_text, kAttentionFlagHelp);
+  app.add_option("--rope-scaling", rope_scaling, kRopeScalingFlagHelp);
   app.add_option("--trials", options.trials, "samples per cell (keys differ per trial)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));

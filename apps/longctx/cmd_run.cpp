@@ -17,6 +17,7 @@
 #include "longctx/model/logits_file.hpp"
 #include "longctx/model/rope_override.hpp"
 #include "longctx/model/tokenizer.hpp"
+#include "model_flags.hpp"
 
 namespace longctx::app {
 namespace {
@@ -58,12 +59,8 @@ int cmd_run(int argc, char** argv) {
   auto* tokens_opt = app.add_option("--tokens", token_list, "prompt as token ids: 1,2,3");
   prompt_opt->excludes(tokens_opt);
   app.add_option("--max-new-tokens", max_new, "tokens to generate")->check(CLI::NonNegativeNumber);
-  app.add_option("--attention", schedule_text,
-                 "per-layer schedule: config | dense | window:W | local-global[:E[:W[:THETA]]] | "
-                 "dilated[:w:r,...] | dsa:K | topk-exact:K, or one per layer joined by ';'");
-  app.add_option("--rope-scaling", rope_scaling,
-                 "override RoPE scaling: none | linear:F | dynamic:F | yarn:F[:ORIG] | "
-                 "llama3:F[:ORIG[:LOW:HIGH]]");
+  app.add_option("--attention", schedule_text, kAttentionFlagHelp);
+  app.add_option("--rope-scaling", rope_scaling, kRopeScalingFlagHelp);
   app.add_option("--logits", logits_file, "write the prompt's logits, float32 LE [T, vocab]");
   app.add_option("--temperature", sampling.temperature, "0: greedy")->check(CLI::NonNegativeNumber);
   app.add_option("--top-p", sampling.top_p, "nucleus sampling mass in (0, 1]");

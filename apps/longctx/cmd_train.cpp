@@ -15,6 +15,7 @@
 #include "longctx/model/safetensors.hpp"
 #include "longctx/train/checkpoint.hpp"
 #include "longctx/train/trainer.hpp"
+#include "model_flags.hpp"
 
 namespace longctx::app {
 namespace {
@@ -82,9 +83,7 @@ int cmd_train(int argc, char** argv) {
       ->required();
   app.add_flag("--resume", resume, "continue the run saved in --out (its options are kept)");
   app.add_option("--init", init_dir, "start from this HF checkpoint (fine-tuning)");
-  app.add_option("--rope-scaling", rope_scaling,
-                 "set the model's RoPE scaling before training: none | linear:F | dynamic:F | "
-                 "yarn:F[:ORIG] | llama3:F[:ORIG[:LOW:HIGH]]");
+  app.add_option("--rope-scaling", rope_scaling, kRopeScalingFlagHelp);
   app.add_option("--hidden", fresh.hidden, "fresh model: hidden size");
   app.add_option("--layers", fresh.layers, "fresh model: decoder layers");
   app.add_option("--heads", fresh.heads, "fresh model: query heads");
@@ -107,9 +106,7 @@ int cmd_train(int argc, char** argv) {
   app.add_option("--beta2", o.adamw.beta2, "AdamW beta2");
   app.add_option("--clip", o.clip_norm, "global gradient-norm clip (<= 0: off)");
   app.add_option("--seed", o.seed, "data and initialisation seed");
-  app.add_option("--attention", o.attention,
-                 "schedule while training: dense | window:W | local-global[...] | dilated[...] | "
-                 "dsa:K | topk-exact:K, or one per layer joined by ';'");
+  app.add_option("--attention", o.attention, kAttentionFlagHelp);
   app.add_option("--indexer-heads", o.indexer_heads,
                  "dsa layers get a trained lightning indexer with this many heads");
   app.add_option("--indexer-warmup", o.indexer_warmup_steps,

@@ -48,26 +48,6 @@ const Json& manifest() {
   return m;
 }
 
-// A scratch directory removed at the end of each test.
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("longctx_model_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
-
 // Expects `fn` to throw ArgumentError whose argument() is `argument`; returns its message.
 template <typename Fn>
 std::string expect_argument_error(Fn&& fn, const std::string& argument) {
@@ -407,7 +387,7 @@ TEST(Safetensors, SaveThenOpenRoundTrips) {
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE(seed_note(seed));
   Rng rng(seed);
-  TempDir dir;
+  test::TempDir dir("longctx_model_io");
   struct Spec {
     std::string name;
     std::vector<int64_t> shape;
@@ -486,7 +466,7 @@ TEST(Safetensors, SaveThenOpenRoundTrips) {
 
 TEST(Safetensors, ReadsUnalignedSixteenBitData) {
   // Writers other than HF's may put a 16-bit tensor at an odd offset.
-  TempDir dir;
+  test::TempDir dir("longctx_model_io");
   const fs::path file = dir.path() / "odd.safetensors";
   write_raw(file,
             R"({"pad":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
@@ -507,7 +487,7 @@ TEST(Safetensors, ReadsUnalignedSixteenBitData) {
 }
 
 TEST(Safetensors, RejectsCorruptFiles) {
-  TempDir dir;
+  test::TempDir dir("longctx_model_io");
   const fs::path good = dir.path() / "good.safetensors";
   const std::vector<float> values = {1.f, 2.f, 3.f, 4.f, 5.f, 6.f};
   model::save_safetensors(good, {{"w", {2, 3}, values.data(), DType::f32}});
@@ -591,7 +571,7 @@ TEST(Safetensors, RejectsCorruptFiles) {
 }
 
 TEST(Safetensors, ShardedIndexIsChecked) {
-  TempDir dir;
+  test::TempDir dir("longctx_model_io");
   const std::vector<float> a = {1.f, 2.f}, b = {3.f, 4.f, 5.f};
   model::save_safetensors(dir.path() / "s1.safetensors", {{"a", {2}, a.data(), DType::bf16}});
   model::save_safetensors(dir.path() / "s2.safetensors", {{"b", {3}, b.data(), DType::f16}});

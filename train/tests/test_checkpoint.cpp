@@ -36,24 +36,6 @@ using model::ModelConfig;
 using model::NamedParameter;
 using model::RopeType;
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("longctx_test_checkpoint_" + std::to_string(::getpid()) +
-                                         "_" + std::to_string(fresh_seed()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 std::set<std::string> file_names(const fs::path& dir) {
   std::set<std::string> names;
   for (const fs::directory_entry& e : fs::directory_iterator(dir))
@@ -334,7 +316,7 @@ TEST_P(CheckpointModelRoundTrip, SavedWeightsReloadBitIdentical) {
   ModelConfig c = small_config(k.arch, k.tied, k.biases);
   c.weight_dtype = DType::bf16;  // the checkpoint holds float32 whatever the source config said
   DecoderWeights w = random_weights(c, rng, k.indexer);
-  TempDir tmp;
+  test::TempDir tmp("longctx_test_checkpoint");
   const fs::path dir = tmp.path() / "nested" / "ckpt";
   save_model_checkpoint(dir, c, w);
   EXPECT_EQ(file_names(dir),
@@ -383,7 +365,7 @@ TEST(CheckpointModel, RejectsWeightsThatDoNotFitAndWritesNothing) {
   Rng rng(fresh_seed());
   const ModelConfig c = small_config(Architecture::llama, false, false);
   DecoderWeights w = random_weights(c, rng, false);
-  TempDir tmp;
+  test::TempDir tmp("longctx_test_checkpoint");
   ModelConfig tied = c;
   tied.tie_word_embeddings = true;  // the weights have an LM head of their own
   EXPECT_THROW(save_model_checkpoint(tmp.path() / "a", tied, w), ArgumentError);
@@ -400,7 +382,7 @@ TEST(CheckpointModel, FailedSaveLeavesNoTemporaries) {
   Rng rng(fresh_seed());
   const ModelConfig c = small_config(Architecture::llama, true, false);
   DecoderWeights w = random_weights(c, rng, false);
-  TempDir tmp;
+  test::TempDir tmp("longctx_test_checkpoint");
   fs::create_directories(tmp.path() / "config.json" / "occupied");
   EXPECT_THROW(save_model_checkpoint(tmp.path(), c, w), RuntimeError);
   expect_no_temporaries(tmp.path());
@@ -428,7 +410,7 @@ TEST(CheckpointState, RoundTripIsBitIdenticalAndResumesExactly) {
   state.step = 3;
   state.tokens_seen = 3 * 4096 + 17;
   state.options = {{"lr", 3e-4}, {"seq_len", 512}, {"data", {{"task", "passkey"}, {"seed", 7}}}};
-  TempDir tmp;
+  test::TempDir tmp("longctx_test_checkpoint");
   save_training_state(tmp.path(), adamw, state);
   EXPECT_EQ(file_names(tmp.path()),
             (std::set<std::string>{kOptimizerStateFile, kTrainerStateFile}));
@@ -461,7 +443,7 @@ TEST(CheckpointState, StateBeforeTheFirstStepRoundTrips) {
   Rng rng(fresh_seed());
   const ModelConfig c = small_config(Architecture::qwen2, true, true);
   const DecoderWeights w = random_weights(c, rng, false);
-  TempDir tmp;
+  test::TempDir tmp("longctx_test_checkpoint");
   save_training_state(tmp.path(), AdamW(), TrainingState{});
   AdamW resumed;
   const TrainingState loaded = load_training_state(tmp.path(), resumed, w);
@@ -488,7 +470,7 @@ TEST(CheckpointState, MismatchedWeightsOrFilesAreNamed) {
   DecoderWeights w = random_weights(c, rng, /*indexer=*/false);
   AdamW adamw;
   train_steps(adamw, w, rng, 2);
-  TempDir tmp;
+  test::TempDir tmp("longctx_test_checkpoint");
   const fs::path dir = tmp.path() / "state";
   save_training_state(dir, adamw, {2, 100, Json::object()});
 
