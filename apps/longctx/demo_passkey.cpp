@@ -1,8 +1,12 @@
-// Demo section of issue 8: passkey retrieval (SPEC §7) by the small model shipped in
-// train/passkey_model (trained by `longctx train`, command in its train_command.txt): dense
+// Demo section of issue 8: passkey retrieval (SPEC §7) by the small models shipped in
+// train/passkey_model and train/passkey_model_dsa (trained by `longctx train`, commands in their
+// train_command.txt): dense
 // attention inside and beyond its training length, YaRN beyond it, a sliding window, and the
 // sparse selections (DSA, topk-exact) with k far below the prompt length.
 #include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
 
 #include "demo_sections.hpp"
 #include "longctx/core/memory.hpp"
@@ -15,6 +19,7 @@ namespace longctx::app {
 namespace {
 
 struct PasskeyRow {
+  const char* model;  // directory under train/
   const char* what;
   const char* schedule;
   const char* rope_scaling;  // "" keeps the config's
@@ -22,41 +27,58 @@ struct PasskeyRow {
   double expect = 0.0;  // the row fails below this accuracy (0: reported only)
 };
 
+struct ShippedModel {
+  model::ModelConfig config;
+  model::DecoderWeights weights;
+};
+
+// A model directory under train/, or nullopt when it is missing.
+std::optional<ShippedModel> load_shipped(const std::string& name) {
+  const std::filesystem::path dir = std::filesystem::path(LONGCTX_SOURCE_DIR) / "train" / name;
+  if (!std::filesystem::exists(dir / "config.json")) return std::nullopt;
+  ShippedModel m;
+  m.config = model::load_model_config(dir);
+  m.weights = model::load_decoder_weights(model::Checkpoint::open(dir), m.config);
+  return m;
+}
+
 }  // namespace
 
 void run_passkey(DemoContext& ctx) {
-  const std::filesystem::path dir =
-      std::filesystem::path(LONGCTX_SOURCE_DIR) / "train/passkey_model";
-  if (!std::filesystem::exists(dir / "config.json")) {
-    DemoRow row;
-    row.section = "passkey retrieval";
-    row.what = "shipped model";
-    row.note = "skipped: no model at " + dir.string();
-    ctx.add(row);
-    return;
-  }
-  const model::ModelConfig base = model::load_model_config(dir);
-  const model::DecoderWeights weights =
-      model::load_decoder_weights(model::Checkpoint::open(dir), base);
+  std::map<std::string, std::optional<ShippedModel>> models;
+  for (const char* name : {"passkey_model", "passkey_model_dsa"}) models[name] = load_shipped(name);
   const auto tokenizer = model::make_byte_tokenizer();
-  const int64_t trained = base.max_position_embeddings;
+  const int64_t trained = 384;  // max_position_embeddings of both shipped models
   const bool quick = ctx.settings().quick;
-  // The model's second layer is the one that retrieves: the sparse rows make it attend to k
-  // keys of 384 (the first layer stays dense).
+  // The models' second layer is the one that retrieves: the sparse rows make it attend to k
+  // keys of 384 (the first layer stays dense). passkey_model_dsa adds a trained lightning
+  // indexer to that layer.
   const std::vector<PasskeyRow> rows{
-      {"dense, inside training length", "dense", "", {300, trained}, 0.9},
-      {"dense, beyond training length", "dense", "", {2 * trained}, 0.0},
-      {"yarn:2, beyond training length", "dense", "yarn:2", {trained * 4 / 3, 2 * trained}, 0.0},
-      {"window:128", "window:128", "", {300, trained}, 0.0},
-      {"dsa:16 in layer 2", "dense;dsa:16", "", {300, trained}, 0.9},
-      {"topk-exact:8 in layer 2", "dense;topk-exact:8", "", {300, trained}, 0.9},
+      {"passkey_model", "dense, inside training length", "dense", "", {300, trained}, 0.9},
+      {"passkey_model", "dense, beyond training length", "dense", "", {2 * trained}, 0.0},
+      {"passkey_model",
+       "yarn:2, beyond training length",
+       "dense",
+       "yarn:2",
+       {trained * 4 / 3, 2 * trained},
+       0.0},
+      {"passkey_model", "window:128", "window:128", "", {300, trained}, 0.0},
+      {"passkey_model", "dsa:16 in layer 2", "dense;dsa:16", "", {300, trained}, 0.9},
+      {"passkey_model", "topk-exact:8 in layer 2", "dense;topk-exact:8", "", {300, trained}, 0.9},
+      {"passkey_model_dsa", "dsa:8 trained indexer", "dense;dsa:8", "", {300, trained}, 0.9},
   };
   for (const PasskeyRow& r : rows) {
     DemoRow row;
     row.section = "passkey retrieval";
     row.what = r.what;
     row.tokens = r.lengths.back();
-    model::ModelConfig config = base;
+    const std::optional<ShippedModel>& m = models.at(r.model);
+    if (!m) {
+      row.note = std::string("skipped: no model at train/") + r.model;
+      ctx.add(row);
+      continue;
+    }
+    model::ModelConfig config = m->config;
     if (*r.rope_scaling) model::apply_rope_scaling_override(config, r.rope_scaling);
     train::PasskeyEvalOptions o;
     o.lengths = r.lengths;
@@ -69,7 +91,7 @@ void run_passkey(DemoContext& ctx) {
     reset_peak_rss();
     Stopwatch clock;
     const train::PasskeyEvalResult res = train::evaluate_passkey_model(
-        config, weights, model::parse_attention_schedule(r.schedule, config), *tokenizer, o, d);
+        config, m->weights, model::parse_attention_schedule(r.schedule, config), *tokenizer, o, d);
     row.ms = clock.elapsed_ms();
     row.peak_rss_bytes = peak_rss_bytes();
     row.passed = res.accuracy() >= r.expect;
