@@ -102,7 +102,7 @@ TEST(Trainer, OneStepEqualsFloat64ReferenceStep) {
 
 TEST(Trainer, PasskeyTrainingReducesTheLoss) {
   const model::ModelConfig c = tiny_config();
-  const int64_t steps = test::small_sizes() ? 40 : 150;
+  const int64_t steps = test::small_sizes() ? 80 : 150;
   TrainerOptions o = tiny_options(steps);
   o.log_every = 10;
   model::DecoderWeights w = model::random_decoder_weights(c, 5);
