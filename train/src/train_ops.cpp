@@ -10,9 +10,49 @@
 
 namespace longctx::train {
 
+namespace {
+
+// Splits [0, m) into one contiguous slice per thread of the team (rows of 8 for alignment).
+template <typename Slice>
+void for_row_slices(int64_t m, int64_t work_per_row, Slice slice) {
+  const int team = omp_get_max_threads();
+  const int64_t parts = work_per_row * m < (int64_t(1) << 15) ? 1 : std::min<int64_t>(team, m);
+#pragma omp parallel for schedule(static) num_threads(int(parts)) if (parts > 1)
+  for (int64_t p = 0; p < parts; ++p) {
+    const int64_t r0 = (m * p / parts) & ~int64_t(7),
+                  r1 = p + 1 == parts ? m : (m * (p + 1) / parts) & ~int64_t(7);
+    if (r1 > r0) slice(r0, r1 - r0);
+  }
+}
+
+}  // namespace
+
+void gemm_nt(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k,
+             float beta) {
+  for_row_slices(m, n * k, [&](int64_t r0, int64_t rows) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(n), int(k), 1.f, a + r0 * k,
+                int(k), b, int(k), beta, c + r0 * n, int(n));
+  });
+}
+
+void gemm_nn(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k,
+             float beta) {
+  for_row_slices(m, n * k, [&](int64_t r0, int64_t rows) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(n), int(k), 1.f,
+                a + r0 * k, int(k), b, int(n), beta, c + r0 * n, int(n));
+  });
+}
+
+void gemm_tn(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k,
+             float beta) {
+  for_row_slices(m, n * k, [&](int64_t r0, int64_t rows) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(rows), int(n), int(k), 1.f, a + r0,
+                int(m), b, int(n), beta, c + r0 * n, int(n));
+  });
+}
+
 void linear_forward(const float* x, int64_t rows, const model::Linear& l, float* y) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(l.out), int(l.in), 1.f, x,
-              int(l.in), l.weight.data(), int(l.in), 0.f, y, int(l.out));
+  gemm_nt(x, l.weight.data(), y, rows, l.out, l.in, 0.f);
   if (l.bias.empty()) return;
 #pragma omp parallel for schedule(static) if (rows * l.out > 65536)
   for (int64_t r = 0; r < rows; ++r)
@@ -22,8 +62,7 @@ void linear_forward(const float* x, int64_t rows, const model::Linear& l, float*
 void linear_backward(const float* x, const float* dy, int64_t rows, const model::Linear& l,
                      model::Linear& g, float* dx, bool accumulate_dx) {
   // dW [out, in] += dyᵀ [out, rows] · x [rows, in]
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(l.out), int(l.in), int(rows), 1.f, dy,
-              int(l.out), x, int(l.in), 1.f, g.weight.data(), int(l.in));
+  gemm_tn(dy, x, g.weight.data(), l.out, l.in, rows, 1.f);
   if (!g.bias.empty()) {
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t o = 0; o < l.out; ++o) g.bias[size_t(o)] += dy[r * l.out + o];

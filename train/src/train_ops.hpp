@@ -1,7 +1,11 @@
 // The dense building blocks of training on float32 rows, forward and backward: matrix products
-// for linear layers and their gradients (OpenBLAS, threaded by BLAS itself: training products are
-// tall — rows = batch × sequence — so BLAS's own split is the efficient one), RMSNorm, SwiGLU and
-// the weighted cross-entropy. Internal to train/.
+// for linear layers and their gradients, RMSNorm, SwiGLU and the weighted cross-entropy. Internal
+// to train/.
+//
+// Products split their output rows over one OpenMP team, each thread calling single-threaded
+// OpenBLAS on its slice (the caller sets openblas_set_num_threads(1)). Letting OpenBLAS run its
+// own thread pool beside OpenMP's spinning workers made a 2-thread step up to 25× slower on a
+// busy machine (train_bench: 652 ms against 23 ms single-threaded).
 #pragma once
 
 #include <cstdint>
@@ -9,6 +13,13 @@
 #include "longctx/model/weights.hpp"
 
 namespace longctx::train {
+
+// C [m, n] = A [m, k] · B [n, k]ᵀ + beta·C.
+void gemm_nt(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, float beta);
+// C [m, n] = A [m, k] · B [k, n] + beta·C.
+void gemm_nn(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, float beta);
+// C [m, n] = A [k, m]ᵀ · B [k, n] + beta·C (weight gradients: a reduction over k rows).
+void gemm_tn(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, float beta);
 
 // y [rows, out] = x [rows, in] · Wᵀ (+ bias).
 void linear_forward(const float* x, int64_t rows, const model::Linear& layer, float* y);

@@ -101,7 +101,8 @@ StepLoss TrainableDecoder::run(const DecoderWeights& weights, const TokenBatch& 
                       batch.loss_weights[size_t(i)] << " at index " << i);
   }
   if (options_.threads > 0) omp_set_num_threads(options_.threads);
-  openblas_set_num_threads(blas_threads(options_.threads));
+  // Products split their rows over OpenMP themselves (train_ops.hpp): BLAS runs single-threaded.
+  openblas_set_num_threads(1);
   forward(weights, batch);
 
   // Targets: the next token of the same row; the last position of a row predicts nothing.
@@ -222,9 +223,7 @@ void TrainableDecoder::forward(const DecoderWeights& w, const TokenBatch& batch)
   rms_norm_forward(a.x_final.data(), w.final_norm.data(), R, hidden, c.rms_norm_eps,
                    a.xn_final.data(), a.inv_final.data());
   a.logits.resize(size_t(R * c.vocab_size));
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(R), int(c.vocab_size), int(hidden), 1.f,
-              a.xn_final.data(), int(hidden), w.lm_head_data(), int(hidden), 0.f, a.logits.data(),
-              int(c.vocab_size));
+  gemm_nt(a.xn_final.data(), w.lm_head_data(), a.logits.data(), R, c.vocab_size, hidden, 0.f);
 }
 
 void TrainableDecoder::backward(const DecoderWeights& w, const TokenBatch& batch,
@@ -239,11 +238,9 @@ void TrainableDecoder::backward(const DecoderWeights& w, const TokenBatch& batch
   const float* dlogits = a.logits.data();  // [R, V]
   // LM head: dW [V, hidden] += dlogitsᵀ · xn_final; dxn [R, hidden] = dlogits · W.
   float* dhead = w.lm_head.empty() ? g.embed.data() : g.lm_head.data();
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(V), int(hidden), int(R), 1.f, dlogits,
-              int(V), a.xn_final.data(), int(hidden), 1.f, dhead, int(hidden));
+  gemm_tn(dlogits, a.xn_final.data(), dhead, V, hidden, R, 1.f);
   std::vector<float> dxn(size_t(R * hidden));  // [R, hidden]
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(R), int(hidden), int(V), 1.f, dlogits,
-              int(V), w.lm_head_data(), int(hidden), 0.f, dxn.data(), int(hidden));
+  gemm_nn(dlogits, w.lm_head_data(), dxn.data(), R, hidden, V, 0.f);
   std::vector<float> dx(size_t(R * hidden), 0.f);  // [R, hidden] gradient of the residual stream
   rms_norm_backward(a.x_final.data(), w.final_norm.data(), a.inv_final.data(), dxn.data(), R,
                     hidden, dx.data(), g.final_norm.data());
