@@ -33,6 +33,7 @@
 #include "longctx/model/weights.hpp"
 #include "longctx/sparse/dilated.hpp"
 #include "longctx/train/adamw.hpp"
+#include "longctx/train/byte_model.hpp"
 #include "longctx/train/trainable_decoder.hpp"
 #include "longctx/train/trainer.hpp"
 
@@ -43,7 +44,6 @@ namespace {
 struct BenchOptions {
   int threads = 2;
   int64_t layers = 2, hidden = 128, heads = 4, kv_heads = 2, head_dim = 32, intermediate = 384;
-  int64_t vocab = 256;
   int64_t batch = 16;
   std::vector<int64_t> seq_lens{384, 1024, 4096};
   std::vector<std::string> attention{"dense", "window:128", "dense;dsa:16", "dense;topk-exact:8"};
@@ -53,21 +53,15 @@ struct BenchOptions {
 
 // A fresh Llama of the requested shape, as `longctx train` builds one (byte vocabulary).
 model::ModelConfig bench_config(const BenchOptions& o) {
-  LONGCTX_CHECK_ARG(o.heads % o.kv_heads == 0, "--kv-heads", "a divisor of --heads = " << o.heads,
-                    o.kv_heads);
-  model::ModelConfig c;
-  c.model_type = "llama";
-  c.vocab_size = o.vocab;
-  c.hidden_size = o.hidden;
-  c.intermediate_size = o.intermediate;
-  c.num_layers = o.layers;
-  c.num_heads = o.heads;
-  c.num_kv_heads = o.kv_heads;
-  c.head_dim = o.head_dim;
-  c.max_position_embeddings = *std::max_element(o.seq_lens.begin(), o.seq_lens.end());
-  c.rms_norm_eps = 1e-5;
-  c.sliding_window.assign(size_t(o.layers), 0);
-  return c;
+  train::ByteModelShape shape;
+  shape.hidden = o.hidden;
+  shape.layers = o.layers;
+  shape.heads = o.heads;
+  shape.kv_heads = o.kv_heads;
+  shape.head_dim = o.head_dim;
+  shape.intermediate = o.intermediate;
+  shape.max_position = *std::max_element(o.seq_lens.begin(), o.seq_lens.end());
+  return train::byte_model_config(shape);
 }
 
 // (query, key) pairs one batch element's layer computes, summed over its query heads.
@@ -200,7 +194,7 @@ int run(const BenchOptions& o) {
                static_cast<long long>(parameters), static_cast<long long>(o.layers),
                static_cast<long long>(o.hidden), static_cast<long long>(o.heads),
                static_cast<long long>(o.kv_heads), static_cast<long long>(o.head_dim),
-               static_cast<long long>(o.intermediate), static_cast<long long>(o.vocab),
+               static_cast<long long>(o.intermediate), static_cast<long long>(config.vocab_size),
                static_cast<long long>(o.batch), o.threads, o.steps);
   std::fprintf(table, "%-6s %-20s %10s %10s %10s %8s %8s %9s %9s %8s\n", "T", "attention",
                "tokens/s", "step ms", "fwd+bwd", "optim", "batch", "GFLOP/s", "sgemm", "ratio");
@@ -244,7 +238,7 @@ int run(const BenchOptions& o) {
                                        {"kv_heads", o.kv_heads},
                                        {"head_dim", o.head_dim},
                                        {"intermediate", o.intermediate},
-                                       {"vocab", o.vocab},
+                                       {"vocab", config.vocab_size},
                                        {"blas", openblas_get_config()},
                                        {"rows", rows}}
                             .dump(1)

@@ -13,44 +13,13 @@
 #include "longctx/core/error.hpp"
 #include "longctx/model/rope_override.hpp"
 #include "longctx/model/safetensors.hpp"
+#include "longctx/train/byte_model.hpp"
 #include "longctx/train/checkpoint.hpp"
 #include "longctx/train/trainer.hpp"
 #include "model_flags.hpp"
 
 namespace longctx::app {
 namespace {
-
-struct FreshModel {
-  int64_t hidden = 128, layers = 4, heads = 4, kv_heads = 2, head_dim = 32, intermediate = 384;
-  int64_t max_position = 0;  // 0: the training length
-  double rope_theta = 10000.0;
-  bool tie = false;
-};
-
-model::ModelConfig fresh_config(const FreshModel& f, int64_t seq_len) {
-  model::ModelConfig c;
-  c.model_type = "llama";
-  c.vocab_size = 256;  // byte-level: token = byte
-  c.hidden_size = f.hidden;
-  c.intermediate_size = f.intermediate;
-  c.num_layers = f.layers;
-  c.num_heads = f.heads;
-  c.num_kv_heads = f.kv_heads;
-  c.head_dim = f.head_dim;
-  c.max_position_embeddings = f.max_position > 0 ? f.max_position : seq_len;
-  c.rms_norm_eps = 1e-5;
-  c.rope.theta = f.rope_theta;
-  c.tie_word_embeddings = f.tie;
-  c.sliding_window.assign(size_t(f.layers), 0);
-  LONGCTX_CHECK_ARG(f.hidden >= 8, "--hidden", ">= 8", f.hidden);
-  LONGCTX_CHECK_ARG(f.layers >= 1, "--layers", ">= 1", f.layers);
-  LONGCTX_CHECK_ARG(f.heads >= 1 && f.kv_heads >= 1 && f.heads % f.kv_heads == 0, "--kv-heads",
-                    "a divisor of --heads = " << f.heads, f.kv_heads);
-  LONGCTX_CHECK_ARG(f.head_dim % 8 == 0 && f.head_dim >= 32 && f.head_dim <= 256, "--head-dim",
-                    "a multiple of 8 in [32, 256]", f.head_dim);
-  LONGCTX_CHECK_ARG(f.intermediate >= 1, "--intermediate", ">= 1", f.intermediate);
-  return c;
-}
 
 void print_progress(const train::TrainProgress& p) {
   std::fprintf(stderr,
@@ -76,7 +45,8 @@ int cmd_train(int argc, char** argv) {
   CLI::App app{"Train a decoder on synthetic passkey retrieval (SPEC §7) with AdamW"};
   std::string out_dir, init_dir, rope_scaling;
   bool resume = false, json = false;
-  FreshModel fresh;
+  train::ByteModelShape fresh;
+  fresh.max_position = 0;  // 0: the training length
   train::TrainerOptions o;
   int64_t steps = 0;
   app.add_option("--out", out_dir, "output directory: checkpoint, optimizer state, loss.csv")
@@ -93,7 +63,8 @@ int cmd_train(int argc, char** argv) {
   app.add_option("--max-position", fresh.max_position,
                  "max_position_embeddings of the saved config (0: --seq-len)");
   app.add_option("--rope-theta", fresh.rope_theta, "fresh model: RoPE base");
-  app.add_flag("--tie-embeddings", fresh.tie, "fresh model: LM head tied to the embedding");
+  app.add_flag("--tie-embeddings", fresh.tie_embeddings,
+               "fresh model: LM head tied to the embedding");
   app.add_option("--steps", steps, "optimizer steps in total")->check(CLI::PositiveNumber);
   app.add_option("--batch", o.batch_rows, "sequences per step")->check(CLI::PositiveNumber);
   app.add_option("--seq-len", o.seq_len, "tokens per sequence");
@@ -158,7 +129,8 @@ int cmd_train(int argc, char** argv) {
       weights = model::load_decoder_weights(model::Checkpoint::open(init_dir), config);
       if (fresh.max_position > 0) config.max_position_embeddings = fresh.max_position;
     } else {
-      config = fresh_config(fresh, o.seq_len);
+      if (fresh.max_position == 0) fresh.max_position = o.seq_len;
+      config = train::byte_model_config(fresh);
       weights = model::random_decoder_weights(config, o.seed + 1);
     }
     if (!rope_scaling.empty()) model::apply_rope_scaling_override(config, rope_scaling);
