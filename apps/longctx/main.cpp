@@ -24,7 +24,8 @@ constexpr Command kCommands[] = {
      "generate with a Llama / Mistral / Qwen2 checkpoint (HF safetensors)"},
 #endif
 #ifdef LONGCTX_HAS_TRAIN
-    {"train", longctx::app::cmd_train, "train a decoder on synthetic passkey / needle data (AdamW)"},
+    {"train", longctx::app::cmd_train,
+     "train a decoder on synthetic passkey / needle data (AdamW)"},
     {"passkey", longctx::app::cmd_passkey,
      "passkey retrieval accuracy over lengths x depths, with a heatmap"},
 #endif
