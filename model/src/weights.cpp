@@ -30,14 +30,8 @@ Linear load_linear(const Checkpoint& ckpt, const std::string& prefix, int64_t ou
 }  // namespace
 
 int64_t DecoderWeights::parameter_count() const {
-  int64_t n = int64_t(embed.size() + final_norm.size() + lm_head.size());
-  for (const LayerWeights& l : layers) {
-    for (const Linear* x : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
-      n += int64_t(x->weight.size() + x->bias.size());
-    n += int64_t(l.input_norm.size() + l.post_norm.size());
-    for (const Linear* x : {&l.indexer.wq, &l.indexer.wk, &l.indexer.weights})
-      n += int64_t(x->weight.size());
-  }
+  int64_t n = 0;
+  for (const ConstNamedParameter& p : named_parameters(*this)) n += int64_t(p.values->size());
   return n;
 }
 
@@ -111,12 +105,16 @@ DecoderWeights random_decoder_weights(const ModelConfig& c, uint64_t seed, float
   return w;
 }
 
-std::vector<NamedParameter> named_parameters(DecoderWeights& w) {
-  std::vector<NamedParameter> out;
-  auto vec = [&](const std::string& name, std::vector<float>& v) {
+namespace {
+
+// One walk for both overloads: W is DecoderWeights or const DecoderWeights.
+template <typename Parameter, typename W>
+std::vector<Parameter> list_parameters(W& w) {
+  std::vector<Parameter> out;
+  auto vec = [&](const std::string& name, auto& v) {
     if (!v.empty()) out.push_back({name, {int64_t(v.size())}, &v});
   };
-  auto lin = [&](const std::string& name, Linear& l) {
+  auto lin = [&](const std::string& name, auto& l) {
     if (l.weight.empty()) return;
     out.push_back({name + ".weight", {l.out, l.in}, &l.weight});
     vec(name + ".bias", l.bias);
@@ -126,7 +124,7 @@ std::vector<NamedParameter> named_parameters(DecoderWeights& w) {
       {"model.embed_tokens.weight", {int64_t(w.embed.size()) / hidden, hidden}, &w.embed});
   for (size_t i = 0; i < w.layers.size(); ++i) {
     const std::string p = "model.layers." + std::to_string(i);
-    LayerWeights& l = w.layers[i];
+    auto& l = w.layers[i];
     lin(p + ".self_attn.q_proj", l.q);
     lin(p + ".self_attn.k_proj", l.k);
     lin(p + ".self_attn.v_proj", l.v);
@@ -144,6 +142,16 @@ std::vector<NamedParameter> named_parameters(DecoderWeights& w) {
   if (!w.lm_head.empty())
     out.push_back({"lm_head.weight", {int64_t(w.lm_head.size()) / hidden, hidden}, &w.lm_head});
   return out;
+}
+
+}  // namespace
+
+std::vector<NamedParameter> named_parameters(DecoderWeights& w) {
+  return list_parameters<NamedParameter>(w);
+}
+
+std::vector<ConstNamedParameter> named_parameters(const DecoderWeights& w) {
+  return list_parameters<ConstNamedParameter>(w);
 }
 
 DecoderWeights zeros_like(const DecoderWeights& weights) {

@@ -14,11 +14,6 @@ namespace {
 // Tensors smaller than this are updated on one thread: the fork costs more than the work.
 constexpr int64_t kParallelMin = 1 << 14;
 
-// named_parameters takes a mutable reference; the callers below only read through it.
-std::vector<model::NamedParameter> read_only_parameters(const model::DecoderWeights& weights) {
-  return model::named_parameters(const_cast<model::DecoderWeights&>(weights));
-}
-
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::ostringstream os;
   os << "[";
@@ -40,12 +35,13 @@ void check_unit_interval(double value, const char* field) {
 
 // `grads` must list the same tensors as `params`, in the same order and shapes.
 void check_gradients(const std::vector<model::NamedParameter>& params,
-                     const std::vector<model::NamedParameter>& grads) {
+                     const std::vector<model::ConstNamedParameter>& grads) {
   LONGCTX_CHECK_ARG(grads.size() == params.size(), "grads",
                     params.size() << " tensors shaped like the weights",
                     grads.size() << " tensors");
   for (size_t i = 0; i < params.size(); ++i) {
-    const model::NamedParameter &p = params[i], &g = grads[i];
+    const model::NamedParameter& p = params[i];
+    const model::ConstNamedParameter& g = grads[i];
     LONGCTX_CHECK_ARG(g.name == p.name && g.shape == p.shape &&
                           int64_t(g.values->size()) == numel(p.shape) &&
                           int64_t(p.values->size()) == numel(p.shape),
@@ -113,7 +109,7 @@ void AdamW::step(model::DecoderWeights& weights, const model::DecoderWeights& gr
                  const std::function<bool(const std::string&)>& updates) {
   LONGCTX_CHECK_ARG(std::isfinite(lr) && lr >= 0.0, "lr", "a finite learning rate >= 0", lr);
   const std::vector<model::NamedParameter> params = model::named_parameters(weights);
-  const std::vector<model::NamedParameter> grad_list = read_only_parameters(grads);
+  const std::vector<model::ConstNamedParameter> grad_list = model::named_parameters(grads);
   check_gradients(params, grad_list);
   if (moments_.empty()) {
     for (const model::NamedParameter& p : params) {

@@ -74,8 +74,4 @@ void StagedFiles::commit() {
   sync_path(dir_);  // makes the renames themselves durable
 }
 
-std::vector<model::NamedParameter> const_named_parameters(const model::DecoderWeights& weights) {
-  return model::named_parameters(const_cast<model::DecoderWeights&>(weights));
-}
-
 }  // namespace longctx::train::detail

@@ -32,7 +32,4 @@ class StagedFiles {
   size_t committed_ = 0;  // names_[0, committed_) are in place
 };
 
-// model::named_parameters for weights that are only read (it takes a mutable reference).
-std::vector<model::NamedParameter> const_named_parameters(const model::DecoderWeights& weights);
-
 }  // namespace longctx::train::detail

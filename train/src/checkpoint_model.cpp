@@ -52,7 +52,7 @@ void save_model_checkpoint(const std::filesystem::path& dir, const model::ModelC
   const std::string config_text = model_config_json(saved);  // throws before anything is written
 
   std::vector<model::TensorToSave> tensors;
-  for (const model::NamedParameter& p : detail::const_named_parameters(weights))
+  for (const model::ConstNamedParameter& p : model::named_parameters(weights))
     tensors.push_back({p.name, p.shape, p.values->data(), DType::f32});
 
   detail::StagedFiles files(dir);

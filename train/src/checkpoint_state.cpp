@@ -58,7 +58,7 @@ std::vector<ParameterMoments> load_moments(const model::Checkpoint& ckpt, const 
                                            const model::DecoderWeights& shapes) {
   std::vector<ParameterMoments> moments;
   std::set<std::string> expected;
-  for (const model::NamedParameter& p : detail::const_named_parameters(shapes)) {
+  for (const model::ConstNamedParameter& p : model::named_parameters(shapes)) {
     ParameterMoments m{p.name, p.shape, {}, {}};
     for (const std::string* prefix : {&kExpAvg, &kExpAvgSq}) {
       const std::string name = *prefix + p.name;

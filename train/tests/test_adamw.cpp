@@ -151,8 +151,7 @@ TEST(AdamW, DecaysMatricesOnly) {
   adamw.step(w, model::zeros_like(w), 0.1);
   const float factor = float(1.0 - 0.1 * 0.5);
   const std::vector<NamedParameter> now = model::named_parameters(w);
-  const std::vector<NamedParameter> old =
-      model::named_parameters(const_cast<DecoderWeights&>(before));
+  const std::vector<model::ConstNamedParameter> old = model::named_parameters(before);
   int matrices = 0, vectors = 0;
   for (size_t i = 0; i < now.size(); ++i) {
     (now[i].is_matrix() ? matrices : vectors)++;
@@ -179,8 +178,7 @@ TEST(AdamW, BiasCorrectionAtStepOne) {
   AdamW adamw({0.9, 0.95, eps, 0.0});
   adamw.step(w, g, lr);
   const std::vector<NamedParameter> now = model::named_parameters(w);
-  const std::vector<NamedParameter> old =
-      model::named_parameters(const_cast<DecoderWeights&>(before));
+  const std::vector<model::ConstNamedParameter> old = model::named_parameters(before);
   const std::vector<NamedParameter> grad = model::named_parameters(g);
   for (size_t i = 0; i < now.size(); ++i) {
     for (size_t j = 0; j < now[i].values->size(); ++j) {
@@ -276,7 +274,7 @@ TEST(AdamWGradClip, MeasuresWithoutClippingBelowMaxOrWhenDisabled) {
   for (const double max_norm : {0.0, -1.0, 2.0 * want, 1.01 * want}) {
     EXPECT_NEAR(clip_grad_norm(g, max_norm), want, 1e-12 * want) << "max_norm " << max_norm;
     const auto a = model::named_parameters(g);
-    const auto b = model::named_parameters(const_cast<DecoderWeights&>(before));
+    const auto b = model::named_parameters(before);
     for (size_t i = 0; i < a.size(); ++i)
       ASSERT_EQ(*a[i].values, *b[i].values) << a[i].name << " changed at max_norm " << max_norm;
   }
@@ -293,7 +291,7 @@ TEST(AdamWGradClip, ScalesEveryGradientToTheMaxNorm) {
   EXPECT_NEAR(clip_grad_norm(g, max_norm), norm, 1e-12 * norm);
   const float scale = float(max_norm / (norm + 1e-6));  // torch's coefficient
   const auto a = model::named_parameters(g);
-  const auto b = model::named_parameters(const_cast<DecoderWeights&>(before));
+  const auto b = model::named_parameters(before);
   for (size_t i = 0; i < a.size(); ++i)
     for (size_t j = 0; j < a[i].values->size(); ++j)
       ASSERT_EQ((*a[i].values)[j], (*b[i].values)[j] * scale) << a[i].name << "[" << j << "]";

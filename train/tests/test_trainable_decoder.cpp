@@ -151,17 +151,15 @@ std::pair<double, DecoderWeights> loss_and_grads(const ModelConfig& c, const Dec
   return {loss, std::move(g)};
 }
 
-void expect_same_gradients(const DecoderWeights& a, DecoderWeights b, const DecoderWeights& ref) {
-  auto pa = model::named_parameters(const_cast<DecoderWeights&>(a));
-  auto pb = model::named_parameters(b);
-  auto pr = model::named_parameters(const_cast<DecoderWeights&>(ref));
+void expect_same_gradients(const DecoderWeights& a, const DecoderWeights& ref) {
+  auto pa = model::named_parameters(a);
+  auto pr = model::named_parameters(ref);
   for (size_t p = 0; p < pa.size(); ++p) {
     double scale = 0.0;
     for (float x : *pr[p].values) scale = std::max(scale, double(std::abs(x)));
     for (size_t i = 0; i < pa[p].values->size(); ++i)
       ASSERT_NEAR((*pa[p].values)[i], (*pr[p].values)[i], 1e-4 * std::max(scale, 1e-6))
           << pa[p].name << "[" << i << "]";
-    (void)pb;
   }
 }
 
@@ -177,7 +175,7 @@ TEST(SparseGradients, SelectingEveryKeyEqualsDense) {
     SCOPED_TRACE(s);
     const auto [loss, g] = loss_and_grads(c, w, s, b);
     EXPECT_NEAR(loss, dense_loss, 1e-5 * dense_loss);
-    expect_same_gradients(g, zeros_like(g), dense);
+    expect_same_gradients(g, dense);
   }
 }
 
@@ -240,7 +238,7 @@ TEST(IndexerGradient, MatchesFiniteDifferencesOfItsKlLoss) {
   for (auto& l : g_main.layers) l.indexer = {};
   DecoderWeights dense_main = dense;
   for (auto& l : dense_main.layers) l.indexer = {};
-  expect_same_gradients(g_main, zeros_like(g_main), dense_main);
+  expect_same_gradients(g_main, dense_main);
 }
 
 TEST(TrainableDecoderErrors, BadInputNamesTheArgument) {

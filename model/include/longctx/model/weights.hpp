@@ -52,13 +52,18 @@ struct DecoderWeights {
 // One parameter tensor under its Hugging Face name, in a fixed order (embedding, layers in
 // order, final norm, LM head): the optimizer, the checkpoint writer and the gradient buffers all
 // walk this list, so gradients (a DecoderWeights of the same shape) pair up by index.
-struct NamedParameter {
+// The const overload lists the same tensors read-only.
+template <typename Values>
+struct BasicNamedParameter {
   std::string name;            // "model.layers.3.mlp.up_proj.weight"
   std::vector<int64_t> shape;  // [out, in] or [n]
-  std::vector<float>* values = nullptr;
+  Values* values = nullptr;
   bool is_matrix() const { return shape.size() == 2; }  // weight decay applies to matrices
 };
+using NamedParameter = BasicNamedParameter<std::vector<float>>;
+using ConstNamedParameter = BasicNamedParameter<const std::vector<float>>;
 std::vector<NamedParameter> named_parameters(DecoderWeights& weights);
+std::vector<ConstNamedParameter> named_parameters(const DecoderWeights& weights);
 
 // Zeros in the shape of `weights` (gradient buffers).
 DecoderWeights zeros_like(const DecoderWeights& weights);
