@@ -14,6 +14,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/kernel_launch.hpp"
+#include "cuda/tma_params.hpp"
 #include "longctx/attn/block_layout.hpp"
 #include "longctx/core/error.hpp"
 
@@ -266,17 +267,37 @@ KernelDType check_common(const ForwardProblem& p, const TensorView& out, const T
   return kd;
 }
 
+// TMA descriptors of q, k, v for the wgmma forward; false when the driver rejects a layout.
+bool encode_forward_tensors(WgmmaForwardParams& wp, const ForwardProblem& p, KernelDType kd) {
+  const AttentionShape& s = p.shape;
+  const bool bf16 = kd == KernelDType::bf16;
+  const char* why = nullptr;
+  int64_t q_stride[3], k_stride[3], v_stride[3];
+  copy_strides3(p.q, q_stride);
+  copy_strides3(p.k, k_stride);
+  copy_strides3(p.v, v_stride);
+  return encode_tma_tensor(wp.q, p.q.data, bf16, s.batch, s.n, s.heads, int(s.dim), q_stride,
+                           &why) &&
+         encode_tma_tensor(wp.k, p.k.data, bf16, s.batch, s.m, s.kv_heads, int(s.dim), k_stride,
+                           &why) &&
+         encode_tma_tensor(wp.v, p.v.data, bf16, s.batch, s.m, s.kv_heads, int(s.dim), v_stride,
+                           &why);
+}
+
 }  // namespace
 
 void forward(const ForwardProblem& p, const TensorView& out, const TensorView& lse) {
   const AttentionShape& s = p.shape;
   const KernelDType kd = check_common(p, out, lse);
 
-  const int tile = forward_tile();
+  int tile = forward_tile();
+  WgmmaForwardParams wp;
+  if (is_wgmma_forward_tile(tile) && !encode_forward_tensors(wp, p, kd))
+    tile = kWgmmaForwardTiles;  // the fastest mma.sync kernel
   const KernelBlocks blocks = kernel_blocks(int(s.dim), tile);
   UploadedMask um = upload_mask(p.mask, s.batch);
   UploadedTiles ut = make_tiles(p.mask, um, s.batch, blocks.fwd_q, blocks.fwd_k, true);
-  ForwardParams fp;
+  ForwardParams& fp = wp.p;
   fp.q = p.q.data;
   fp.k = p.k.data;
   fp.v = p.v.data;
@@ -295,7 +316,10 @@ void forward(const ForwardProblem& p, const TensorView& out, const TensorView& l
   fp.tiles = ut.tiles;
   LONGCTX_CHECK_ARG(fp.tiles.outer_blocks < (int64_t(1) << 31), "q", "fewer than 2^31 query blocks",
                     fp.tiles.outer_blocks);
-  LONGCTX_CUDA_CHECK(launch_forward(kd, int(s.dim), tile, fp, cudaStreamLegacy));
+  if (is_wgmma_forward_tile(tile))
+    LONGCTX_CUDA_CHECK(launch_wgmma_forward(kd, int(s.dim), tile, wp, cudaStreamLegacy));
+  else
+    LONGCTX_CUDA_CHECK(launch_forward(kd, int(s.dim), tile, fp, cudaStreamLegacy));
 }
 
 void backward(const BackwardProblem& bp, const TensorView& dq, const TensorView& dk,

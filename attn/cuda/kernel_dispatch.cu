@@ -2,6 +2,7 @@
 #include "backward_kernel.cuh"
 #include "forward_kernel.cuh"
 #include "kernel_launch.hpp"
+#include "wgmma_forward_kernel.cuh"
 
 namespace longctx::cuda {
 
@@ -9,7 +10,11 @@ namespace longctx::cuda {
   extern template cudaError_t launch_forward<T, D>(const ForwardParams&, int, cudaStream_t);      \
   extern template cudaError_t launch_backward<T, D>(const BackwardParams&, const ForwardOutputs&, \
                                                     const float*, const int64_t(&)[3], void*,     \
-                                                    const int64_t(&)[3], cudaStream_t);
+                                                    const int64_t(&)[3], cudaStream_t);           \
+  extern template cudaError_t launch_wgmma_forward<T, D, true>(const WgmmaForwardParams&,         \
+                                                               cudaStream_t);                     \
+  extern template cudaError_t launch_wgmma_forward<T, D, false>(const WgmmaForwardParams&,        \
+                                                                cudaStream_t);
 LONGCTX_EXTERN_KERNELS(__nv_bfloat16, 64)
 LONGCTX_EXTERN_KERNELS(__nv_bfloat16, 128)
 LONGCTX_EXTERN_KERNELS(__half, 64)
@@ -21,25 +26,48 @@ bool head_dim_supported(int head_dim) {
 }
 
 int forward_tile_count() {
-  return kForwardTiles;
+  return kWgmmaForwardTiles + kForwardTiles;
 }
 
 KernelBlocks kernel_blocks(int head_dim, int forward_tile) {
   KernelBlocks b{};
+  const int mma_tile = forward_tile - kWgmmaForwardTiles;
   if (head_dim == 64) {
-    forward_tile_blocks<64>(forward_tile, b.fwd_q, b.fwd_k);
+    if (mma_tile >= 0) forward_tile_blocks<64>(mma_tile, b.fwd_q, b.fwd_k);
     b.bwd_k = BackwardShape<64>::kBK;
     b.bwd_q = BackwardShape<64>::kBQ;
   } else {
-    forward_tile_blocks<128>(forward_tile, b.fwd_q, b.fwd_k);
+    if (mma_tile >= 0) forward_tile_blocks<128>(mma_tile, b.fwd_q, b.fwd_k);
     b.bwd_k = BackwardShape<128>::kBK;
     b.bwd_q = BackwardShape<128>::kBQ;
+  }
+  if (is_wgmma_forward_tile(forward_tile)) {
+    b.fwd_q = WgmmaForwardShape<128, true>::kBQ;
+    b.fwd_k = WgmmaForwardShape<128, true>::kBK;
   }
   return b;
 }
 
+cudaError_t launch_wgmma_forward(KernelDType dtype, int head_dim, int forward_tile,
+                                 const WgmmaForwardParams& wp, cudaStream_t stream) {
+  const bool overlap = forward_tile == 0;
+  if (dtype == KernelDType::bf16) {
+    if (head_dim == 64)
+      return overlap ? launch_wgmma_forward<__nv_bfloat16, 64, true>(wp, stream)
+                     : launch_wgmma_forward<__nv_bfloat16, 64, false>(wp, stream);
+    return overlap ? launch_wgmma_forward<__nv_bfloat16, 128, true>(wp, stream)
+                   : launch_wgmma_forward<__nv_bfloat16, 128, false>(wp, stream);
+  }
+  if (head_dim == 64)
+    return overlap ? launch_wgmma_forward<__half, 64, true>(wp, stream)
+                   : launch_wgmma_forward<__half, 64, false>(wp, stream);
+  return overlap ? launch_wgmma_forward<__half, 128, true>(wp, stream)
+                 : launch_wgmma_forward<__half, 128, false>(wp, stream);
+}
+
 cudaError_t launch_forward(KernelDType dtype, int head_dim, int forward_tile,
                            const ForwardParams& p, cudaStream_t stream) {
+  forward_tile -= kWgmmaForwardTiles;  // the mma.sync kernels' own numbering
   if (dtype == KernelDType::bf16)
     return head_dim == 64 ? launch_forward<__nv_bfloat16, 64>(p, forward_tile, stream)
                           : launch_forward<__nv_bfloat16, 128>(p, forward_tile, stream);

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "kernel_params.hpp"
+#include "tma_params.hpp"
 
 namespace longctx::cuda {
 
@@ -17,15 +18,26 @@ struct KernelBlocks {
   int fwd_q, fwd_k;  // forward: query rows per CTA, key rows per step
   int bwd_k, bwd_q;  // backward: key rows per CTA, query rows per step
 };
-// forward_tile: index of a compiled forward tile configuration, 0 <= tile < forward_tile_count().
+// forward_tile: index of a compiled forward configuration, 0 <= tile < forward_tile_count():
+//   0: TMA + wgmma, warp-specialised, softmax overlapped with the previous tile's P·V (default);
+//   1: the same without the overlap;
+//   2..5: the mma.sync kernels of forward_kernel.cuh (their tiles 0..3), also the fallback
+//   when the TMA descriptors cannot be made.
 KernelBlocks kernel_blocks(int head_dim, int forward_tile);
 int forward_tile_count();
+constexpr int kWgmmaForwardTiles = 2;
+inline bool is_wgmma_forward_tile(int tile) {
+  return tile < kWgmmaForwardTiles;
+}
 
 // True when the head dim has compiled kernels (64 and 128).
 bool head_dim_supported(int head_dim);
 
 cudaError_t launch_forward(KernelDType dtype, int head_dim, int forward_tile,
                            const ForwardParams& p, cudaStream_t stream);
+// tile < kWgmmaForwardTiles; wp.q/k/v hold the TMA descriptors of p's tensors.
+cudaError_t launch_wgmma_forward(KernelDType dtype, int head_dim, int forward_tile,
+                                 const WgmmaForwardParams& wp, cudaStream_t stream);
 cudaError_t launch_backward(KernelDType dtype, int head_dim, const BackwardParams& p,
                             const ForwardOutputs& fo, const float* lse,
                             const int64_t (&lse_stride)[3], void* dq, const int64_t (&dq_stride)[3],

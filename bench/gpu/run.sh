@@ -49,7 +49,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.g
 # Tuning mode: every forward tile configuration, then Nsight Compute on forward and backward.
 if [ "$mode" = tune ]; then
   step "forward tiles (LONGCTX_CUDA_FORWARD_TILE)"
-  for tile in $(seq 0 3); do
+  for tile in $(seq 0 5); do
     echo "tile $tile:"
     LONGCTX_CUDA_FORWARD_TILE=$tile "$build/bin/attn_cuda_bench" --seq 4096 16384 --repeat 5 \
       --forward-only 2>&1 >/dev/null | grep -E "full|causal"
@@ -70,12 +70,12 @@ fi
 tests_rc=0
 if [ "$mode" != headline ]; then
 step "GPU tests"
-(cd "$build" && ctest -L gpu --output-on-failure -j 1 2>&1) >"$out/ctest.log" || tests_rc=$?
+(cd "$build" && ctest -L gpu --output-on-failure -j 1 --timeout 300 2>&1) >"$out/ctest.log" || tests_rc=$?
 tail -15 "$out/ctest.log"
 step "compute-sanitizer (small cases)"
 san_filter='Cases/CudaAttention.MatchesOracle/case1:Cases/CudaAttention.MatchesOracle/case2:Cases/CudaAttention.MatchesOracle/case8:Cases/CudaAttention.MatchesOracle/case10'
 for tool in memcheck racecheck; do
-  LONGCTX_TEST_SMALL=1 compute-sanitizer --tool "$tool" --error-exitcode 3 \
+  LONGCTX_TEST_SMALL=1 timeout 300 compute-sanitizer --tool "$tool" --error-exitcode 3 \
     "$build/tests/test_cuda_attention" --gtest_filter="$san_filter" >"$out/sanitizer-$tool.log" 2>&1
   echo "compute-sanitizer $tool: rc=$? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-$tool.log" | tail -1))" | tee -a "$out/run.log"
 done
@@ -89,7 +89,7 @@ step "benchmark"
 seqs="1024 4096 16384 65536"
 repeat=10
 [ "$mode" = quick ] && { seqs="4096 16384"; repeat=5; }
-"$build/bin/attn_cuda_bench" --seq $seqs --repeat $repeat >"$out/ours.jsonl" 2>"$out/ours.log"
+timeout 400 "$build/bin/attn_cuda_bench" --seq $seqs --repeat $repeat >"$out/ours.jsonl" 2>"$out/ours.log"
 cat "$out/ours.log"
 python3 "$root/bench/gpu/torch_sdpa.py" --seq $seqs --repeat $repeat >"$out/peers.jsonl" \
   2>"$out/peers.log" || tail -5 "$out/peers.log"

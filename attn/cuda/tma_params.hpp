@@ -1,0 +1,44 @@
+// Kernel parameters of the warp-specialised (TMA + wgmma) forward: the common ForwardParams plus
+// one TMA descriptor per input. Each descriptor views a [B, rows, heads, D] tensor as a 4-d TMA
+// tensor whose dimension 0 is D and whose dimensions 1..3 are rows, heads and batch ordered by
+// increasing stride (TMA wants that order); row_dim / head_dim / batch_dim say where each went.
+// Boxes are 64 elements × 128 rows of one head, written to shared memory 128-byte swizzled.
+#pragma once
+
+#include <cuda.h>
+
+#include <cstdint>
+
+#include "kernel_params.hpp"
+
+namespace longctx::cuda {
+
+struct TmaTensor {
+  CUtensorMap map;  // 64-byte aligned opaque descriptor
+  int8_t row_dim = 1, head_dim = 2, batch_dim = 3;
+
+#ifdef __CUDACC__
+  // TMA coordinates of panel `panel` (64 elements of D) of rows from `row` of (batch b, head h).
+  __device__ __forceinline__ void coords(int panel, int64_t row, int h, int b, int (&c)[4]) const {
+    c[0] = panel * 64;
+#pragma unroll
+    for (int d = 1; d < 4; ++d) c[d] = d == row_dim ? int(row) : d == head_dim ? h : b;
+  }
+#endif
+};
+
+struct WgmmaForwardParams {
+  TmaTensor q, k, v;  // q: [B, N, H, D]; k, v: [B, M, G, D]
+  ForwardParams p;
+};
+
+// Rows of one TMA box (the forward kernel's query and key blocks).
+constexpr int kTmaBoxRows = 128;
+
+// Fills `t` for a [batch, rows, heads, head_dim] tensor of 16-bit elements at `base` with element
+// strides {batch, row, head} (unit stride along D). Returns false with a reason when the driver
+// rejects the layout (the caller then uses the mma.sync kernels).
+bool encode_tma_tensor(TmaTensor& t, const void* base, bool bf16, int64_t batch, int64_t rows,
+                       int64_t heads, int head_dim, const int64_t (&stride)[3], const char** why);
+
+}  // namespace longctx::cuda
