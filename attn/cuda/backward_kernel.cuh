@@ -376,6 +376,39 @@ __global__ void backward_convert_dq_kernel(const float* dq_accum, T* dq, int64_t
       dev::Elem<T>::pack(src[0] * scale, src[1] * scale);
 }
 
+// delta, lse₂ ([B, H, n_pad], n_pad = inner blocks × block_q) and a zeroed dq_accum.
+template <typename T, int D>
+cudaError_t launch_backward_preprocess(const BackwardParams& p, const ForwardOutputs& fo,
+                                       const float* lse, const int64_t (&lse_stride)[3],
+                                       int block_q, cudaStream_t stream) {
+  const int64_t n = p.mask.n, n_pad = p.tiles.inner_blocks * block_q;
+  const int64_t rows_total = int64_t(p.batch) * p.heads * n_pad;
+  constexpr int kRowsPerBlock = 8;
+  backward_preprocess_kernel<T, D><<<unsigned((rows_total + kRowsPerBlock - 1) / kRowsPerBlock),
+                                     kRowsPerBlock * 32, 0, stream>>>(
+      static_cast<const T*>(fo.out), fo.out_stride[0], fo.out_stride[1], fo.out_stride[2],
+      static_cast<const T*>(p.dout), p.dout_stride[0], p.dout_stride[1], p.dout_stride[2], lse,
+      lse_stride[0], lse_stride[1], lse_stride[2], const_cast<float*>(p.lse),
+      const_cast<float*>(p.delta), p.heads, n, n_pad, rows_total);
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  return cudaMemsetAsync(p.dq_accum, 0, size_t(p.batch) * p.heads * n * D * sizeof(float), stream);
+}
+
+// dq = scale · dq_accum in the storage dtype.
+template <typename T, int D>
+cudaError_t launch_backward_convert_dq(const BackwardParams& p, void* dq,
+                                       const int64_t (&dq_stride)[3], cudaStream_t stream) {
+  const int64_t n = p.mask.n;
+  const int64_t pairs = int64_t(p.heads) * n * (D / 2);
+  constexpr int kThreads = 256;
+  const dim3 cgrid(unsigned((pairs + kThreads - 1) / kThreads), unsigned(p.batch));
+  backward_convert_dq_kernel<T, D>
+      <<<cgrid, kThreads, 0, stream>>>(p.dq_accum, static_cast<T*>(dq), dq_stride[0], dq_stride[1],
+                                       dq_stride[2], p.heads, n, p.scale);
+  return cudaGetLastError();
+}
+
 // Host-side launch of the whole backward of one (dtype, head dim) instantiation: preprocess,
 // the dK/dV/dQ kernel, the dQ conversion. p.lse / p.delta / p.dq_accum point at the caller's
 // workspace ([B, H, n_pad], [B, H, n_pad], [B, H, N, D] fp32); `lse` is the forward's strided
@@ -385,20 +418,8 @@ cudaError_t launch_backward(const BackwardParams& p, const ForwardOutputs& fo, c
                             const int64_t (&lse_stride)[3], void* dq, const int64_t (&dq_stride)[3],
                             cudaStream_t stream) {
   using Shape = BackwardShape<D>;
-  const int64_t n = p.mask.n, n_pad = p.tiles.inner_blocks * Shape::kBQ;
-  const int64_t rows_total = int64_t(p.batch) * p.heads * n_pad;
-  constexpr int kRowsPerBlock = 8;
-  backward_preprocess_kernel<T, D><<<unsigned((rows_total + kRowsPerBlock - 1) / kRowsPerBlock),
-                                     kRowsPerBlock * 32, 0, stream>>>(
-      static_cast<const T*>(fo.out), fo.out_stride[0], fo.out_stride[1], fo.out_stride[2],
-      static_cast<const T*>(p.dout), p.dout_stride[0], p.dout_stride[1], p.dout_stride[2], lse,
-      lse_stride[0], lse_stride[1], lse_stride[2], const_cast<float*>(p.lse),
-      const_cast<float*>(p.delta), p.heads, n, n_pad, rows_total);
-  cudaError_t err = cudaGetLastError();
+  cudaError_t err = launch_backward_preprocess<T, D>(p, fo, lse, lse_stride, Shape::kBQ, stream);
   if (err != cudaSuccess) return err;
-  err = cudaMemsetAsync(p.dq_accum, 0, size_t(p.batch) * p.heads * n * D * sizeof(float), stream);
-  if (err != cudaSuccess) return err;
-
   constexpr int smem = Shape::template smem_bytes<T>();
   err = cudaFuncSetAttribute(backward_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              smem);
@@ -407,14 +428,7 @@ cudaError_t launch_backward(const BackwardParams& p, const ForwardOutputs& fo, c
   backward_kernel<T, D><<<grid, Shape::kThreads, smem, stream>>>(p);
   err = cudaGetLastError();
   if (err != cudaSuccess) return err;
-
-  const int64_t pairs = int64_t(p.heads) * n * (D / 2);
-  constexpr int kThreads = 256;
-  const dim3 cgrid(unsigned((pairs + kThreads - 1) / kThreads), unsigned(p.batch));
-  backward_convert_dq_kernel<T, D>
-      <<<cgrid, kThreads, 0, stream>>>(p.dq_accum, static_cast<T*>(dq), dq_stride[0], dq_stride[1],
-                                       dq_stride[2], p.heads, n, p.scale);
-  return cudaGetLastError();
+  return launch_backward_convert_dq<T, D>(p, dq, dq_stride, stream);
 }
 
 }  // namespace longctx::cuda

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "cuda/cuda_check.hpp"
@@ -155,6 +156,19 @@ int forward_tile() {
   return tile;
 }
 
+// The backward kernel: LONGCTX_CUDA_BACKWARD = wgmma (default where the head dim has one) or mma
+// (the mma.sync kernel; a knob for tests and benchmarks).
+bool use_wgmma_backward(int head_dim) {
+  static const bool wgmma = [] {
+    const char* env = std::getenv("LONGCTX_CUDA_BACKWARD");
+    if (!env || !*env) return true;
+    const std::string v = env;
+    LONGCTX_CHECK_ARG(v == "wgmma" || v == "mma", "LONGCTX_CUDA_BACKWARD", "wgmma or mma", v);
+    return v == "wgmma";
+  }();
+  return wgmma && wgmma_backward_supported(head_dim);
+}
+
 void check_shape(const AttentionShape& s) {
   LONGCTX_CHECK_ARG(s.dim == s.dim_v, "v", "DV = D on the CUDA backend",
                     "D = " << s.dim << ", DV = " << s.dim_v);
@@ -277,11 +291,11 @@ bool encode_forward_tensors(WgmmaForwardParams& wp, const ForwardProblem& p, Ker
   copy_strides3(p.k, k_stride);
   copy_strides3(p.v, v_stride);
   return encode_tma_tensor(wp.q, p.q.data, bf16, s.batch, s.n, s.heads, int(s.dim), q_stride,
-                           &why) &&
+                           kWgmmaForwardRows, &why) &&
          encode_tma_tensor(wp.k, p.k.data, bf16, s.batch, s.m, s.kv_heads, int(s.dim), k_stride,
-                           &why) &&
+                           kWgmmaForwardRows, &why) &&
          encode_tma_tensor(wp.v, p.v.data, bf16, s.batch, s.m, s.kv_heads, int(s.dim), v_stride,
-                           &why);
+                           kWgmmaForwardRows, &why);
 }
 
 }  // namespace
@@ -340,7 +354,26 @@ void backward(const BackwardProblem& bp, const TensorView& dq, const TensorView&
   DeviceBuffer delta(size_t(s.batch * s.heads * n_pad) * sizeof(float));
   DeviceBuffer dq_accum(size_t(s.batch * s.heads * s.n * s.dim) * sizeof(float));
 
-  BackwardParams kp;
+  WgmmaBackwardParams wp;
+  bool wgmma = use_wgmma_backward(int(s.dim));
+  if (wgmma) {
+    const bool bf16 = kd == KernelDType::bf16;
+    const char* why = nullptr;
+    int64_t q_stride[3], k_stride[3], v_stride[3], do_stride[3];
+    copy_strides3(p.q, q_stride);
+    copy_strides3(p.k, k_stride);
+    copy_strides3(p.v, v_stride);
+    copy_strides3(bp.dout, do_stride);
+    wgmma = encode_tma_tensor(wp.q, p.q.data, bf16, s.batch, s.n, s.heads, int(s.dim), q_stride,
+                              kWgmmaBackwardQueryRows, &why) &&
+            encode_tma_tensor(wp.dout, bp.dout.data, bf16, s.batch, s.n, s.heads, int(s.dim),
+                              do_stride, kWgmmaBackwardQueryRows, &why) &&
+            encode_tma_tensor(wp.k, p.k.data, bf16, s.batch, s.m, s.kv_heads, int(s.dim), k_stride,
+                              kWgmmaBackwardKeyRows, &why) &&
+            encode_tma_tensor(wp.v, p.v.data, bf16, s.batch, s.m, s.kv_heads, int(s.dim), v_stride,
+                              kWgmmaBackwardKeyRows, &why);
+  }
+  BackwardParams& kp = wp.p;
   kp.q = p.q.data;
   kp.k = p.k.data;
   kp.v = p.v.data;
@@ -372,8 +405,13 @@ void backward(const BackwardProblem& bp, const TensorView& dq, const TensorView&
   int64_t lse_stride[3], dq_stride[3];
   copy_strides3(bp.lse, lse_stride);
   copy_strides3(dq, dq_stride);
-  LONGCTX_CUDA_CHECK(launch_backward(kd, int(s.dim), kp, fo, static_cast<const float*>(bp.lse.data),
-                                     lse_stride, dq.data, dq_stride, cudaStreamLegacy));
+  const float* lse_in = static_cast<const float*>(bp.lse.data);
+  if (wgmma)
+    LONGCTX_CUDA_CHECK(launch_wgmma_backward(kd, wp, fo, lse_in, lse_stride, dq.data, dq_stride,
+                                             cudaStreamLegacy));
+  else
+    LONGCTX_CUDA_CHECK(launch_backward(kd, int(s.dim), kp, fo, lse_in, lse_stride, dq.data,
+                                       dq_stride, cudaStreamLegacy));
 }
 
 }  // namespace longctx::cuda

@@ -1,7 +1,8 @@
-// Hopper (sm_90a) building blocks of the warp-specialised forward kernel:
+// Hopper (sm_90a) building blocks of the warp-specialised forward and backward kernels:
 //   - mbarriers (init, arrive, arrive with an expected transaction count, parity wait) that hand
 //     shared-memory stages between the producer warp and the consumer warpgroups;
-//   - TMA tile loads (cp.async.bulk.tensor) that complete on an mbarrier;
+//   - TMA tile loads (cp.async.bulk.tensor) and 1-d bulk copies that complete on an mbarrier;
+//   - the proxy fence and named barriers that hand ordinary shared-memory stores to wgmma;
 //   - wgmma fences and commit / wait groups, and shared-memory matrix descriptors for tiles laid
 //     out as 128-byte-swizzled panels: [rows][64] 16-bit elements per panel, 16-byte chunk c of
 //     row r stored at chunk c ^ (r % 8), each 8-row group (1024 bytes) aligned to 1024 bytes —
@@ -12,6 +13,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+
+#include "tma_params.hpp"
 
 namespace longctx::cuda::dev {
 
@@ -57,6 +60,41 @@ __device__ __forceinline__ void tma_load_4d(uint32_t dst, const void* tensor_map
       "%3, %4, %5}], [%6];\n" ::"r"(dst),
       "l"(reinterpret_cast<uint64_t>(tensor_map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
       : "memory");
+}
+
+// Loads one tile (all kPanels panels of D, kPanelBytes apart) of (batch b, head h) from row
+// `row0`; the box size is the tensor map's.
+template <int kPanels, uint32_t kPanelBytes>
+__device__ __forceinline__ void tma_load_tile(const TmaTensor& t, uint32_t dst, uint32_t bar,
+                                              int64_t row0, int h, int b) {
+#pragma unroll
+  for (int panel = 0; panel < kPanels; ++panel) {
+    int c[4];
+    t.coords(panel, row0, h, b, c);
+    tma_load_4d(dst + panel * kPanelBytes, &t.map, bar, c[0], c[1], c[2], c[3]);
+  }
+}
+
+// Copies `bytes` (a multiple of 16, both addresses 16-byte aligned) from global to shared memory
+// with one bulk transfer that completes on `bar`.
+__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes,
+                                          uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::
+          "r"(dst),
+      "l"(src), "r"(bytes), "r"(bar)
+      : "memory");
+}
+
+// Makes this thread's ordinary shared-memory stores visible to the async proxy (wgmma operand
+// reads, TMA) once the threads have synchronised.
+__device__ __forceinline__ void fence_proxy_async() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// Barrier `id` (1..15; 0 is __syncthreads) over `threads` threads, a multiple of 32.
+__device__ __forceinline__ void named_barrier_sync(uint32_t id, uint32_t threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 // --- wgmma ------------------------------------------------------------------------------------

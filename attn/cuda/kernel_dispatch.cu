@@ -2,6 +2,7 @@
 #include "backward_kernel.cuh"
 #include "forward_kernel.cuh"
 #include "kernel_launch.hpp"
+#include "wgmma_backward_kernel.cuh"
 #include "wgmma_forward_kernel.cuh"
 
 namespace longctx::cuda {
@@ -20,6 +21,17 @@ LONGCTX_EXTERN_KERNELS(__nv_bfloat16, 128)
 LONGCTX_EXTERN_KERNELS(__half, 64)
 LONGCTX_EXTERN_KERNELS(__half, 128)
 #undef LONGCTX_EXTERN_KERNELS
+#define LONGCTX_EXTERN_WGMMA_BACKWARD(T)                                                           \
+  extern template cudaError_t launch_wgmma_backward<T, 128>(                                       \
+      const WgmmaBackwardParams&, const ForwardOutputs&, const float*, const int64_t(&)[3], void*, \
+      const int64_t(&)[3], cudaStream_t);
+LONGCTX_EXTERN_WGMMA_BACKWARD(__nv_bfloat16)
+LONGCTX_EXTERN_WGMMA_BACKWARD(__half)
+#undef LONGCTX_EXTERN_WGMMA_BACKWARD
+
+// The wgmma backward walks the tile list built for the mma.sync backward's blocks.
+static_assert(BackwardShape<128>::kBK == kWgmmaBackwardKeyRows &&
+              BackwardShape<128>::kBQ == kWgmmaBackwardQueryRows);
 
 bool head_dim_supported(int head_dim) {
   return head_dim == 64 || head_dim == 128;
@@ -73,6 +85,16 @@ cudaError_t launch_forward(KernelDType dtype, int head_dim, int forward_tile,
                           : launch_forward<__nv_bfloat16, 128>(p, forward_tile, stream);
   return head_dim == 64 ? launch_forward<__half, 64>(p, forward_tile, stream)
                         : launch_forward<__half, 128>(p, forward_tile, stream);
+}
+
+cudaError_t launch_wgmma_backward(KernelDType dtype, const WgmmaBackwardParams& wp,
+                                  const ForwardOutputs& fo, const float* lse,
+                                  const int64_t (&lse_stride)[3], void* dq,
+                                  const int64_t (&dq_stride)[3], cudaStream_t stream) {
+  return dtype == KernelDType::bf16
+             ? launch_wgmma_backward<__nv_bfloat16, 128>(wp, fo, lse, lse_stride, dq, dq_stride,
+                                                         stream)
+             : launch_wgmma_backward<__half, 128>(wp, fo, lse, lse_stride, dq, dq_stride, stream);
 }
 
 cudaError_t launch_backward(KernelDType dtype, int head_dim, const BackwardParams& p,

@@ -38,6 +38,15 @@ cudaError_t launch_forward(KernelDType dtype, int head_dim, int forward_tile,
 // tile < kWgmmaForwardTiles; wp.q/k/v hold the TMA descriptors of p's tensors.
 cudaError_t launch_wgmma_forward(KernelDType dtype, int head_dim, int forward_tile,
                                  const WgmmaForwardParams& wp, cudaStream_t stream);
+// The wgmma backward (head dim 128; p.tiles built with the BackwardShape blocks, which equal
+// kWgmmaBackward{Key,Query}Rows); wp.q/k/v/dout hold the TMA descriptors.
+inline bool wgmma_backward_supported(int head_dim) {
+  return head_dim == 128;
+}
+cudaError_t launch_wgmma_backward(KernelDType dtype, const WgmmaBackwardParams& wp,
+                                  const ForwardOutputs& fo, const float* lse,
+                                  const int64_t (&lse_stride)[3], void* dq,
+                                  const int64_t (&dq_stride)[3], cudaStream_t stream);
 cudaError_t launch_backward(KernelDType dtype, int head_dim, const BackwardParams& p,
                             const ForwardOutputs& fo, const float* lse,
                             const int64_t (&lse_stride)[3], void* dq, const int64_t (&dq_stride)[3],

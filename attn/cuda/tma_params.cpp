@@ -29,7 +29,8 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_function() {
 }  // namespace
 
 bool encode_tma_tensor(TmaTensor& t, const void* base, bool bf16, int64_t batch, int64_t rows,
-                       int64_t heads, int head_dim, const int64_t (&stride)[3], const char** why) {
+                       int64_t heads, int head_dim, const int64_t (&stride)[3], int box_rows,
+                       const char** why) {
   const auto encode = encode_function();
   if (!encode) {
     *why = "cuTensorMapEncodeTiled is not available from the driver";
@@ -63,7 +64,7 @@ bool encode_tma_tensor(TmaTensor& t, const void* base, bool bf16, int64_t batch,
     const int8_t pos = int8_t(d + 1);
     if (dims[d].which == 0) {
       t.row_dim = pos;
-      box[d + 1] = kTmaBoxRows;
+      box[d + 1] = cuuint32_t(box_rows);
     } else if (dims[d].which == 1) {
       t.head_dim = pos;
     } else {

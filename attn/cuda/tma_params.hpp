@@ -1,8 +1,9 @@
-// Kernel parameters of the warp-specialised (TMA + wgmma) forward: the common ForwardParams plus
-// one TMA descriptor per input. Each descriptor views a [B, rows, heads, D] tensor as a 4-d TMA
-// tensor whose dimension 0 is D and whose dimensions 1..3 are rows, heads and batch ordered by
-// increasing stride (TMA wants that order); row_dim / head_dim / batch_dim say where each went.
-// Boxes are 64 elements × 128 rows of one head, written to shared memory 128-byte swizzled.
+// Kernel parameters of the warp-specialised (TMA + wgmma) kernels: the common Forward- or
+// BackwardParams plus one TMA descriptor per streamed input. Each descriptor views a [B, rows,
+// heads, D] tensor as a 4-d TMA tensor whose dimension 0 is D and whose dimensions 1..3 are rows,
+// heads and batch ordered by increasing stride (TMA wants that order); row_dim / head_dim /
+// batch_dim say where each went. Boxes are 64 elements × box_rows rows of one head, written to
+// shared memory 128-byte swizzled.
 #pragma once
 
 #include <cuda.h>
@@ -27,18 +28,27 @@ struct TmaTensor {
 #endif
 };
 
+// Rows of the TMA boxes: the wgmma forward's query and key tiles, the wgmma backward's key tile
+// (per CTA) and query tile (per step).
+constexpr int kWgmmaForwardRows = 128;
+constexpr int kWgmmaBackwardKeyRows = 128, kWgmmaBackwardQueryRows = 64;
+
 struct WgmmaForwardParams {
   TmaTensor q, k, v;  // q: [B, N, H, D]; k, v: [B, M, G, D]
   ForwardParams p;
 };
 
-// Rows of one TMA box (the forward kernel's query and key blocks).
-constexpr int kTmaBoxRows = 128;
+struct WgmmaBackwardParams {
+  TmaTensor q, k, v, dout;  // boxes: q, dout kWgmmaBackwardQueryRows; k, v kWgmmaBackwardKeyRows
+  BackwardParams p;
+};
 
-// Fills `t` for a [batch, rows, heads, head_dim] tensor of 16-bit elements at `base` with element
-// strides {batch, row, head} (unit stride along D). Returns false with a reason when the driver
-// rejects the layout (the caller then uses the mma.sync kernels).
+// Fills `t` (boxes of box_rows rows, at most 256) for a [batch, rows, heads, head_dim] tensor of
+// 16-bit elements at `base` with element strides {batch, row, head} (unit stride along D). Returns
+// false with a reason when the driver rejects the layout (the caller then uses the mma.sync
+// kernels).
 bool encode_tma_tensor(TmaTensor& t, const void* base, bool bf16, int64_t batch, int64_t rows,
-                       int64_t heads, int head_dim, const int64_t (&stride)[3], const char** why);
+                       int64_t heads, int head_dim, const int64_t (&stride)[3], int box_rows,
+                       const char** why);
 
 }  // namespace longctx::cuda

@@ -40,7 +40,8 @@ struct WgmmaForwardShape {
   static constexpr uint32_t kTileBytes = kPanels * kPanelBytes;
   // Q, the K ring, the V ring, the mbarriers, and slack to align the base to 1024 bytes.
   static constexpr int kSmemBytes = int((1 + 2 * kStages) * kTileBytes) + 128 + 1024;
-  static_assert(D % 64 == 0 && kBQ == kTmaBoxRows && kBK == kTmaBoxRows, "TMA box = one tile");
+  static_assert(D % 64 == 0 && kBQ == kWgmmaForwardRows && kBK == kWgmmaForwardRows,
+                "TMA box = one tile");
 };
 
 template <typename T>
@@ -76,18 +77,6 @@ struct WgmmaForwardSmem {
     return bars + 8 * (1 + 3 * Shape::kStages + s);
   }
 };
-
-// Loads one 128-row tile (all panels of D) of (batch b, head h) from row `row0`.
-template <class Shape>
-__device__ __forceinline__ void tma_load_tile(const TmaTensor& t, uint32_t dst, uint32_t bar,
-                                              int64_t row0, int h, int b) {
-#pragma unroll
-  for (int panel = 0; panel < Shape::kPanels; ++panel) {
-    int c[4];
-    t.coords(panel, row0, h, b, c);
-    tma_load_4d(dst + panel * Shape::kPanelBytes, &t.map, bar, c[0], c[1], c[2], c[3]);
-  }
-}
 
 }  // namespace dev
 
@@ -276,7 +265,7 @@ __global__ void __launch_bounds__(Shape::kThreads, 1)
     dev::setmaxnreg_decrease<24>();
     if (tid != 0) return;
     dev::mbarrier_arrive_expect_tx(sm.q_full(), Shape::kTileBytes);
-    dev::tma_load_tile<Shape>(wp.q, sm.q, sm.q_full(), q0, h, b);
+    dev::tma_load_tile<Shape::kPanels, Shape::kPanelBytes>(wp.q, sm.q, sm.q_full(), q0, h, b);
     for (int64_t n = 0; n < count; ++n) {
       const int s = int(n % kStages);
       const uint32_t phase = uint32_t(n / kStages) & 1u;
@@ -286,10 +275,12 @@ __global__ void __launch_bounds__(Shape::kThreads, 1)
       (void)kind;
       dev::mbarrier_wait(sm.k_empty(s), phase ^ 1u);
       dev::mbarrier_arrive_expect_tx(sm.k_full(s), Shape::kTileBytes);
-      dev::tma_load_tile<Shape>(wp.k, sm.k_tile(s), sm.k_full(s), kb * kBK, kvh, b);
+      dev::tma_load_tile<Shape::kPanels, Shape::kPanelBytes>(wp.k, sm.k_tile(s), sm.k_full(s),
+                                                             kb * kBK, kvh, b);
       dev::mbarrier_wait(sm.v_empty(s), phase ^ 1u);
       dev::mbarrier_arrive_expect_tx(sm.v_full(s), Shape::kTileBytes);
-      dev::tma_load_tile<Shape>(wp.v, sm.v_tile(s), sm.v_full(s), kb * kBK, kvh, b);
+      dev::tma_load_tile<Shape::kPanels, Shape::kPanelBytes>(wp.v, sm.v_tile(s), sm.v_full(s),
+                                                             kb * kBK, kvh, b);
     }
     return;
   }
