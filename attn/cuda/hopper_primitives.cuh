@@ -1,7 +1,7 @@
 // Hopper (sm_90a) building blocks of the warp-specialised forward and backward kernels:
 //   - mbarriers (init, arrive, arrive with an expected transaction count, parity wait) that hand
 //     shared-memory stages between the producer warp and the consumer warpgroups;
-//   - TMA tile loads (cp.async.bulk.tensor) and 1-d bulk copies that complete on an mbarrier;
+//   - TMA tile loads (cp.async.bulk.tensor) that complete on an mbarrier;
 //   - the proxy fence and named barriers that hand ordinary shared-memory stores to wgmma;
 //   - wgmma fences and commit / wait groups, and shared-memory matrix descriptors for tiles laid
 //     out as 128-byte-swizzled panels: [rows][64] 16-bit elements per panel, 16-byte chunk c of
@@ -73,17 +73,6 @@ __device__ __forceinline__ void tma_load_tile(const TmaTensor& t, uint32_t dst, 
     t.coords(panel, row0, h, b, c);
     tma_load_4d(dst + panel * kPanelBytes, &t.map, bar, c[0], c[1], c[2], c[3]);
   }
-}
-
-// Copies `bytes` (a multiple of 16, both addresses 16-byte aligned) from global to shared memory
-// with one bulk transfer that completes on `bar`.
-__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes,
-                                          uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::
-          "r"(dst),
-      "l"(src), "r"(bytes), "r"(bar)
-      : "memory");
 }
 
 // Makes this thread's ordinary shared-memory stores visible to the async proxy (wgmma operand

@@ -3,8 +3,9 @@
 // One CTA owns 128 key rows of one (batch, KV head) and walks every 64-row query block that sees
 // them, for each query head of the KV group (the tile list and the preprocessing / dQ conversion
 // kernels are those of backward_kernel.cuh). Three warpgroups:
-//   - the producer (one thread) loads K and V once, then streams Q with lse₂ and dO with delta
-//     through a two-stage ring (TMA for the tiles, 1-d bulk copies for the row statistics);
+//   - the producer (one thread) loads K and V once, then streams Q and dO through a two-stage
+//     ring with TMA (the row statistics lse₂ and delta are read by the consumers from global
+//     memory: 64 floats per step, L1-resident after the first warp);
 //   - two consumers own 64 key rows each and work on transposed blocks:
 //       Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ           (m64n64k16, both operands in shared memory)
 //       Pᵀ = 2^(Sᵀ·scale·log2 e − lse₂),  dSᵀ = Pᵀ ∘ (dPᵀ − delta)
@@ -42,10 +43,8 @@ struct WgmmaBackwardShape {
   static constexpr uint32_t kKeyTileBytes = kPanels * kKeyPanelBytes;
   static constexpr uint32_t kQueryTileBytes = kPanels * kQueryPanelBytes;
   static constexpr uint32_t kDsBytes = kBK * kBQ * 2u;  // dSᵀ [kBK][kBQ], one 128-byte panel
-  static constexpr uint32_t kStatBytes = kBQ * 4u;      // lse₂ or delta of one step
-  static constexpr int kSmemBytes = int(2 * kKeyTileBytes + 2 * kStages * kQueryTileBytes +
-                                        2 * kDsBytes + 2 * kStages * kStatBytes) +
-                                    128 + 1024;
+  static constexpr int kSmemBytes =
+      int(2 * kKeyTileBytes + 2 * kStages * kQueryTileBytes + 2 * kDsBytes) + 128 + 1024;
   static_assert(D == 128, "the dQ product gives each consumer one 64-column panel of D");
   static_assert(kBQ == 64, "dSᵀ rows are one 128-byte panel");
 };
@@ -54,26 +53,20 @@ namespace dev {
 
 template <class Shape>
 struct WgmmaBackwardSmem {
-  uint32_t k, v, q, dout, ds, lse, delta, bars;
+  uint32_t k, v, q, dout, ds, bars;
   __device__ __forceinline__ explicit WgmmaBackwardSmem(uint32_t base) {
     k = base;
     v = k + Shape::kKeyTileBytes;
     q = v + Shape::kKeyTileBytes;
     dout = q + Shape::kStages * Shape::kQueryTileBytes;
     ds = dout + Shape::kStages * Shape::kQueryTileBytes;
-    lse = ds + 2 * Shape::kDsBytes;
-    delta = lse + Shape::kStages * Shape::kStatBytes;
-    bars = delta + Shape::kStages * Shape::kStatBytes;
+    bars = ds + 2 * Shape::kDsBytes;
   }
   __device__ __forceinline__ uint32_t q_tile(int s) const { return q + s * Shape::kQueryTileBytes; }
   __device__ __forceinline__ uint32_t do_tile(int s) const {
     return dout + s * Shape::kQueryTileBytes;
   }
   __device__ __forceinline__ uint32_t ds_tile(int s) const { return ds + s * Shape::kDsBytes; }
-  __device__ __forceinline__ uint32_t lse_row(int s) const { return lse + s * Shape::kStatBytes; }
-  __device__ __forceinline__ uint32_t delta_row(int s) const {
-    return delta + s * Shape::kStatBytes;
-  }
   __device__ __forceinline__ uint32_t kv_full() const { return bars; }
   __device__ __forceinline__ uint32_t q_full(int s) const { return bars + 8 * (1 + s); }
   __device__ __forceinline__ uint32_t do_full(int s) const {
@@ -98,7 +91,7 @@ __global__ void __launch_bounds__(WgmmaBackwardShape<D>::kThreads, 1)
   extern __shared__ unsigned char smem_raw[];
   const uint32_t smem_base = dev::smem_addr(smem_raw);
   const dev::WgmmaBackwardSmem<Shape> sm((smem_base + 1023u) & ~1023u);
-  // Ordinary pointers for the ordinary loads and stores (lse₂, delta, dSᵀ).
+  // An ordinary pointer for the ordinary stores of dSᵀ.
   const auto generic = [&](uint32_t addr) { return smem_raw + (addr - smem_base); };
 
   const int tid = threadIdx.x;
@@ -124,13 +117,16 @@ __global__ void __launch_bounds__(WgmmaBackwardShape<D>::kThreads, 1)
   }
   __syncthreads();
 
-  if (role == 0) {  // producer
+  if (role == 0) {  // producer: one thread issues the TMA loads
     dev::setmaxnreg_decrease<24>();
-    if (tid != 0) return;
-    if (steps == 0) return;
-    dev::mbarrier_arrive_expect_tx(sm.kv_full(), 2 * Shape::kKeyTileBytes);
-    dev::tma_load_tile<Shape::kPanels, Shape::kKeyPanelBytes>(wp.k, sm.k, sm.kv_full(), k0, kvh, b);
-    dev::tma_load_tile<Shape::kPanels, Shape::kKeyPanelBytes>(wp.v, sm.v, sm.kv_full(), k0, kvh, b);
+    if (tid != 0 || steps == 0) return;
+    {
+      dev::mbarrier_arrive_expect_tx(sm.kv_full(), 2 * Shape::kKeyTileBytes);
+      dev::tma_load_tile<Shape::kPanels, Shape::kKeyPanelBytes>(wp.k, sm.k, sm.kv_full(), k0, kvh,
+                                                                b);
+      dev::tma_load_tile<Shape::kPanels, Shape::kKeyPanelBytes>(wp.v, sm.v, sm.kv_full(), k0, kvh,
+                                                                b);
+    }
     for (int64_t step = 0; step < steps; ++step) {
       const int s = int(step % kStages);
       const uint32_t phase = uint32_t(step / kStages) & 1u;
@@ -139,16 +135,15 @@ __global__ void __launch_bounds__(WgmmaBackwardShape<D>::kThreads, 1)
       uint8_t kind;
       cursor.at(p.tiles, mk, kb, cursor.begin + step % tiles_per_head, false, qb, kind);
       (void)kind;
-      const int64_t stat_row = (int64_t(b) * p.heads + h) * n_pad + qb * kBQ;
       dev::mbarrier_wait(sm.empty(s), phase ^ 1u);
-      dev::mbarrier_arrive_expect_tx(sm.q_full(s), Shape::kQueryTileBytes + Shape::kStatBytes);
-      dev::tma_load_tile<Shape::kPanels, Shape::kQueryPanelBytes>(wp.q, sm.q_tile(s), sm.q_full(s),
-                                                                  qb * kBQ, h, b);
-      dev::bulk_load(sm.lse_row(s), p.lse + stat_row, Shape::kStatBytes, sm.q_full(s));
-      dev::mbarrier_arrive_expect_tx(sm.do_full(s), Shape::kQueryTileBytes + Shape::kStatBytes);
-      dev::tma_load_tile<Shape::kPanels, Shape::kQueryPanelBytes>(wp.dout, sm.do_tile(s),
-                                                                  sm.do_full(s), qb * kBQ, h, b);
-      dev::bulk_load(sm.delta_row(s), p.delta + stat_row, Shape::kStatBytes, sm.do_full(s));
+      {
+        dev::mbarrier_arrive_expect_tx(sm.q_full(s), Shape::kQueryTileBytes);
+        dev::tma_load_tile<Shape::kPanels, Shape::kQueryPanelBytes>(wp.q, sm.q_tile(s),
+                                                                    sm.q_full(s), qb * kBQ, h, b);
+        dev::mbarrier_arrive_expect_tx(sm.do_full(s), Shape::kQueryTileBytes);
+        dev::tma_load_tile<Shape::kPanels, Shape::kQueryPanelBytes>(wp.dout, sm.do_tile(s),
+                                                                    sm.do_full(s), qb * kBQ, h, b);
+      }
     }
     return;
   }
@@ -175,6 +170,14 @@ __global__ void __launch_bounds__(WgmmaBackwardShape<D>::kThreads, 1)
     uint8_t kind;
     cursor.at(p.tiles, mk, kb, cursor.begin + step % tiles_per_head, false, qb, kind);
     const int64_t q0 = qb * kBQ;
+    // lse₂ and delta of the step's 64 query rows ([B, H, n_pad], padded rows lse₂ = +inf).
+    const int64_t stat_row = (int64_t(b) * p.heads + h) * n_pad + q0;
+    // This thread's query columns are 8c + 2t and 8c + 2t + 1: one float2 per c, loaded before
+    // the products so that the loads' latency hides behind them.
+    float2 lse2[kBQ / 8], delta[kBQ / 8];
+#pragma unroll
+    for (int c = 0; c < kBQ / 8; ++c)
+      lse2[c] = *reinterpret_cast<const float2*>(p.lse + stat_row + 8 * c + 2 * t);
 
     // Sᵀ and dPᵀ, issued together; Pᵀ is formed while dPᵀ is still running.
     dev::mbarrier_wait(sm.q_full(s), phase);
@@ -220,13 +223,10 @@ __global__ void __launch_bounds__(WgmmaBackwardShape<D>::kThreads, 1)
         if (i < mk.n && j < mk.m && mk.visible(b, i, j)) visible_bits |= 1u << e;
       }
     }
-    const float* lse2_row = reinterpret_cast<const float*>(generic(sm.lse_row(s)));
-    const float* delta_row = reinterpret_cast<const float*>(generic(sm.delta_row(s)));
 #pragma unroll
     for (int e = 0; e < kBQ / 2; ++e) {
-      const int qi = (e >> 2) * 8 + 2 * t + (e & 1);
-      const float lse2 = lse2_row[qi];
-      const float pr = dev::fast_exp2(fmaf(st[e], p.scale_log2, -lse2));
+      const float l2 = (e & 1) ? lse2[e >> 2].y : lse2[e >> 2].x;
+      const float pr = dev::fast_exp2(fmaf(st[e], p.scale_log2, -l2));
       st[e] = (visible_bits >> e) & 1u ? pr : 0.f;
     }
 #pragma unroll
@@ -236,6 +236,11 @@ __global__ void __launch_bounds__(WgmmaBackwardShape<D>::kThreads, 1)
       pf[kk][2] = dev::Elem<T>::pack(st[8 * kk + 4], st[8 * kk + 5]);
       pf[kk][3] = dev::Elem<T>::pack(st[8 * kk + 6], st[8 * kk + 7]);
     }
+
+    // delta, loaded while dPᵀ may still be running (after Sᵀ's registers are free).
+#pragma unroll
+    for (int c = 0; c < kBQ / 8; ++c)
+      delta[c] = *reinterpret_cast<const float2*>(p.delta + stat_row + 8 * c + 2 * t);
 
     // dSᵀ = Pᵀ ∘ (dPᵀ − delta), with P as rounded for the dV product (the same P on both paths);
     // stored to shared memory ([key][query], 128-byte swizzled) for the dQ product.
@@ -251,7 +256,7 @@ __global__ void __launch_bounds__(WgmmaBackwardShape<D>::kThreads, 1)
         const int c = 2 * kk + (f >> 1), e0 = 2 * (f & 1);
         const int qi = 8 * c + 2 * t;
         const float2 pv = dev::Elem<T>::unpack(pf[kk][f]);
-        const float d0 = delta_row[qi], d1 = delta_row[qi + 1];
+        const float d0 = delta[c].x, d1 = delta[c].y;
         dsf[kk][f] =
             dev::Elem<T>::pack(pv.x * (dpt[4 * c + e0] - d0), pv.y * (dpt[4 * c + e0 + 1] - d1));
         const int key = key_row0 + 8 * (f & 1);
