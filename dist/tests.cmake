@@ -4,8 +4,12 @@
 # - mpi_dist_check: one executable that runs a matrix of schedules per mpirun launch, under
 #   mpirun --oversubscribe -n 1/2/3/4 (label "mpi"; only with LONGCTX_MPI), plus the
 #   `longctx attn --parallel` CLI under mpirun. Every MPI test has a TIMEOUT so a hang fails.
+# - with LONGCTX_CUDA too (label "gpu"): the GPU schedules against the single-GPU backend, P = 1
+#   over NCCL and P = 1, 2, 3, 4 over MPI with host staging on one GPU, bad GPU inputs, and the
+#   `--device cuda --parallel` CLI; skipped (exit 77) without a device or, for NCCL, without NCCL.
 set(LONGCTX_DIST_TEST_DIR ${PROJECT_SOURCE_DIR}/dist/tests)
-add_library(longctx_dist_test_case STATIC ${LONGCTX_DIST_TEST_DIR}/dist_case.cpp)
+add_library(longctx_dist_test_case STATIC ${LONGCTX_DIST_TEST_DIR}/dist_case.cpp
+                                          ${LONGCTX_DIST_TEST_DIR}/device_call.cpp)
 target_include_directories(longctx_dist_test_case PUBLIC ${LONGCTX_DIST_TEST_DIR})
 target_link_libraries(longctx_dist_test_case PUBLIC longctx::longctx)
 
@@ -71,4 +75,77 @@ if(LONGCTX_MPI)
     ARGS attn --seq 100 --heads 2 --dim 32 --parallel zigzag --repeat 1)
   longctx_mpi_cli_test(ulysses_bad_heads 2 RC 2 REGEX "heads"
     ARGS attn --seq 64 --heads 3 --kv-heads 1 --dim 32 --parallel ulysses --repeat 1)
+
+  # The GPU schedules (issue 9). With P = #GPUs, bench/gpu/dist_run.sh runs the same checks with
+  # a GPU per rank (LONGCTX_GPU_RANKS).
+  if(LONGCTX_CUDA)
+    set(gpu_np 1 2 3 4)
+    if(DEFINED ENV{LONGCTX_GPU_RANKS})
+      list(APPEND gpu_np $ENV{LONGCTX_GPU_RANKS})
+      list(REMOVE_DUPLICATES gpu_np)
+    endif()
+    foreach(np ${gpu_np})
+      add_test(NAME mpi.cuda_schedules_np${np}_staged
+               COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe ${MPIEXEC_NUMPROC_FLAG} ${np}
+                       $<TARGET_FILE:mpi_dist_check> --device cuda --comm mpi)
+      add_test(NAME mpi.cuda_schedules_np${np}_nccl
+               COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe ${MPIEXEC_NUMPROC_FLAG} ${np}
+                       $<TARGET_FILE:mpi_dist_check> --device cuda --comm nccl)
+      set_tests_properties(mpi.cuda_schedules_np${np}_staged mpi.cuda_schedules_np${np}_nccl
+                           PROPERTIES LABELS "gpu;mpi;dist" TIMEOUT 300 SKIP_RETURN_CODE 77
+                           ENVIRONMENT "${LONGCTX_MPI_ENV};NCCL_NVLS_ENABLE=0")
+    endforeach()
+    # NCCL needs a GPU per rank: only up to the GPUs there are (LONGCTX_GPU_RANKS, else 1).
+    set(gpu_ranks 1)
+    if(DEFINED ENV{LONGCTX_GPU_RANKS})
+      set(gpu_ranks $ENV{LONGCTX_GPU_RANKS})
+    endif()
+    foreach(np ${gpu_np})
+      if(np GREATER gpu_ranks)
+        set_tests_properties(mpi.cuda_schedules_np${np}_nccl PROPERTIES DISABLED TRUE)
+      endif()
+    endforeach()
+    add_test(NAME mpi.cuda_errors_np2
+             COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe ${MPIEXEC_NUMPROC_FLAG} 2
+                     $<TARGET_FILE:mpi_dist_check> --device cuda --comm mpi --errors)
+    set_tests_properties(mpi.cuda_errors_np2 PROPERTIES LABELS "gpu;mpi;dist" TIMEOUT 120
+                         SKIP_RETURN_CODE 77 ENVIRONMENT "${LONGCTX_MPI_ENV}")
+
+    # `longctx attn --device cuda --parallel ...`: --check against the float64 oracle; ranks
+    # share the machine's GPU over MPI with staging. Skipped without a GPU (the CLI says "no
+    # CUDA device").
+    set(cuda_small attn --batch 2 --dim 64 --dtype bf16 --device cuda --repeat 1 --warmup 0
+        --check --backward)
+    longctx_mpi_cli_test(cuda_zigzag_causal_check 2 RC 0 REGEX "PASS"
+      ARGS ${cuda_small} --seq 200 --heads 4 --kv-heads 2 --parallel zigzag --mask causal
+      --comm mpi)
+    longctx_mpi_cli_test(cuda_usp_window_check_json 3 RC 0
+      ARGS ${cuda_small} --seq 187 --heads 6 --kv-heads 3 --parallel usp:3x1 --mask causal
+      --window 40,0 --comm mpi --json
+      JSON_KEYS fwd_ms bwd_ms err_out err_lse err_dq err_dk err_dv comm device per_rank)
+    longctx_mpi_cli_test(cuda_striped_auto_np1 1 RC 0 REGEX "PASS"
+      ARGS ${cuda_small} --seq 131 --heads 4 --kv-heads 1 --parallel striped --mask causal)
+    # One rank more than there are GPUs: NCCL is refused (the GPUs would be shared).
+    set(shared_np 2)
+    if(DEFINED ENV{LONGCTX_GPU_RANKS})
+      math(EXPR shared_np "$ENV{LONGCTX_GPU_RANKS} + 1")
+    endif()
+    longctx_mpi_cli_test(cuda_nccl_shared_gpu ${shared_np} RC 2 REGEX "argument '--comm'"
+      ARGS attn --seq 64 --heads 2 --dim 64 --dtype bf16 --device cuda --parallel ring
+      --comm nccl --repeat 1)
+    set(cli_gpu_tests cuda_zigzag_causal_check cuda_usp_window_check_json cuda_striped_auto_np1
+        cuda_nccl_shared_gpu)
+    if(DEFINED ENV{LONGCTX_GPU_RANKS})  # a GPU per rank: the CLI over NCCL, every schedule family
+      longctx_mpi_cli_test(cuda_zigzag_nccl_check $ENV{LONGCTX_GPU_RANKS} RC 0 REGEX "PASS"
+        ARGS ${cuda_small} --seq 1024 --heads 8 --kv-heads 8 --parallel zigzag --mask causal
+        --comm nccl)
+      longctx_mpi_cli_test(cuda_ulysses_nccl_check $ENV{LONGCTX_GPU_RANKS} RC 0 REGEX "PASS"
+        ARGS ${cuda_small} --seq 1000 --heads 8 --kv-heads 8 --parallel ulysses --comm nccl)
+      list(APPEND cli_gpu_tests cuda_zigzag_nccl_check cuda_ulysses_nccl_check)
+    endif()
+    foreach(t ${cli_gpu_tests})
+      set_tests_properties(mpi.cli_${t} PROPERTIES LABELS "mpi;cli;gpu"
+        SKIP_REGULAR_EXPRESSION "no CUDA device|no CUDA backend|CUDA driver version is insufficient")
+    endforeach()
+  endif()
 endif()

@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "attn_case_device.hpp"
+#include "attn_parallel_device.hpp"
 #include "attn_report.hpp"
 #include "cpu/cpu_attention.hpp"
 #include "longctx/core/error.hpp"
@@ -36,27 +38,32 @@ using dist::RankStats;
 struct RankReport {
   double rows, fwd_compute, fwd_comm, fwd_wait, fwd_total, fwd_bytes, fwd_flops, bwd_compute,
       bwd_comm, bwd_wait, bwd_total, bwd_bytes, bwd_flops, peak_rss, workspace_peak, steps_computed,
-      steps_skipped;
+      steps_skipped, device_tensors;
 };
 
-RankReport make_report(int64_t rows, const RankStats& f, const RankStats& b) {
-  return {double(rows),
-          f.compute_ms,
-          f.comm_ms,
-          f.wait_ms,
-          f.total_ms,
-          double(f.bytes_sent),
-          f.flops,
-          b.compute_ms,
-          b.comm_ms,
-          b.wait_ms,
-          b.total_ms,
-          double(b.bytes_sent),
-          b.flops,
-          double(peak_rss_bytes()),
-          double(workspace_bytes_peak()),
-          double(f.steps_computed),
-          double(f.steps_skipped)};
+// workspace_peak: host workspace, or on the GPU the device pool's high-water mark;
+// device_tensors: the rank's inputs and outputs on the device.
+RankReport make_report(int64_t rows, const RankStats& f, const RankStats& b,
+                       int64_t device_tensors) {
+  return {
+      double(rows),
+      f.compute_ms,
+      f.comm_ms,
+      f.wait_ms,
+      f.total_ms,
+      double(f.bytes_sent),
+      f.flops,
+      b.compute_ms,
+      b.comm_ms,
+      b.wait_ms,
+      b.total_ms,
+      double(b.bytes_sent),
+      b.flops,
+      double(peak_rss_bytes()),
+      double(std::max({workspace_bytes_peak(), f.workspace_peak_bytes, b.workspace_peak_bytes})),
+      double(f.steps_computed),
+      double(f.steps_skipped),
+      double(device_tensors)};
 }
 
 std::vector<RankReport> gather_reports(Communicator& comm, const RankReport& mine) {
@@ -98,7 +105,9 @@ dist::Signature flag_signature(const AttnConfig& c, const ParallelFlags& f) {
           {"--backward", f.backward},
           {"--check", f.check},
           {"--check-rows", f.check_rows},
-          {"--seed", f.seed_given ? int64_t(c.seed & 0x7fffffffffffffffULL) : -1}};
+          {"--seed", f.seed_given ? int64_t(c.seed & 0x7fffffffffffffffULL) : -1},
+          {"--device", int64_t(c.backend)},
+          {"--comm", f.comm == "nccl" ? 1 : (f.comm == "mpi" ? 2 : 0)}};
 }
 
 void check_flags(const AttnConfig& c, const ParallelFlags& f, int ranks) {
@@ -106,7 +115,8 @@ void check_flags(const AttnConfig& c, const ParallelFlags& f, int ranks) {
   LONGCTX_CHECK_ARG(c.seq_k == c.seq, "--seq-k",
                     "equal to --seq with --parallel (self-attention over one sharded sequence)",
                     c.seq_k);
-  LONGCTX_CHECK_ARG(c.backend == Backend::cpu, "--backend", "cpu with --parallel", "reference");
+  LONGCTX_CHECK_ARG(c.backend == Backend::cpu || c.backend == Backend::cuda, "--backend",
+                    "cpu (or --device cuda) with --parallel", "reference");
   LONGCTX_CHECK_ARG(!c.dilated && c.global_tokens == 0 && !c.block_sparse, "--mask",
                     "full or causal (with an optional --window) for --parallel",
                     c.mask_description());
@@ -153,7 +163,8 @@ nlohmann::json rank_json(int r, const RankReport& x) {
           {"peak_rss_bytes", int64_t(x.peak_rss)},
           {"workspace_bytes_peak", int64_t(x.workspace_peak)},
           {"steps_computed", int64_t(x.steps_computed)},
-          {"steps_skipped", int64_t(x.steps_skipped)}};
+          {"steps_skipped", int64_t(x.steps_skipped)},
+          {"device_tensor_bytes", int64_t(x.device_tensors)}};
 }
 
 int run(Communicator& comm, AttnConfig config, const ParallelFlags& f) {
@@ -165,8 +176,13 @@ int run(Communicator& comm, AttnConfig config, const ParallelFlags& f) {
   }
   dist::agree_on(comm, flag_signature(config, f), [&] { check_flags(config, f, p); });
   const dist::ParallelConfig pc = dist::parse_parallel(f.parallel, p);
-  dist::ParallelAttention pa(comm, pc, config.seq,
-                             dist::ParallelOptions{config.threads, config.block_q, config.block_k});
+  // --device cuda: the schedules run over a device communicator (NCCL or MPI with staging).
+  const std::unique_ptr<Communicator> device_comm =
+      make_schedule_comm(comm, config.backend, f.comm);
+  Communicator& sched = device_comm ? *device_comm : comm;
+  dist::ParallelAttention pa(
+      sched, pc, config.seq,
+      dist::ParallelOptions{config.threads, config.block_q, config.block_k, config.backend});
   const dist::SequenceLayout& layout = pa.layout();
   const int64_t B = config.batch, n = layout.rows(me), H = config.heads, G = config.kv_heads;
   const int64_t D = config.dim, DV = config.dim_v;
@@ -207,17 +223,23 @@ int run(Communicator& comm, AttnConfig config, const ParallelFlags& f) {
   }
 
   const AttentionSpec spec = config.spec();
-  const Timed fwd = time_calls(comm, f.warmup, f.repeat,
-                               [&](RankStats* s) { pa.forward(q, k, v, spec, out, lse, s); });
+  // The tensors the schedules read and write: these, or their device copies (--device cuda).
+  const RankTensors t(config.backend, {q, k, v, dout, out, lse, dq, dk, dv});
+  const Timed fwd = time_calls(comm, f.warmup, f.repeat, [&](RankStats* s) {
+    pa.forward(t[0], t[1], t[2], spec, t[4], t[5], s);
+  });
+  const auto backward = [&](RankStats* s) {
+    pa.backward(t[0], t[1], t[2], t[4], t[5], t[3], spec, t[6], t[7], t[8], s);
+  };
   Timed bwd;
   if (f.backward) {
-    bwd = time_calls(comm, f.warmup, f.repeat, [&](RankStats* s) {
-      pa.backward(q, k, v, out, lse, dout, spec, dq, dk, dv, s);
-    });
+    bwd = time_calls(comm, f.warmup, f.repeat, backward);
   } else if (f.check) {
-    pa.backward(q, k, v, out, lse, dout, spec, dq, dk, dv);
+    backward(nullptr);
   }
-  const std::vector<RankReport> reports = gather_reports(comm, make_report(n, fwd.last, bwd.last));
+  if (f.check) t.download();
+  const std::vector<RankReport> reports =
+      gather_reports(comm, make_report(n, fwd.last, bwd.last, t.device_bytes()));
 
   // --check: results back to rank 0, into the whole problem's buffers, then the oracle.
   std::optional<CheckResult> check;  // rank 0's
@@ -256,6 +278,8 @@ int run(Communicator& comm, AttnConfig config, const ParallelFlags& f) {
   j["mask"] = config.mask == MaskKind::causal ? "causal" : "full";
   if (config.window) j["window"] = {config.window->left, config.window->right};
   j["simd"] = cpu::simd_target_name();
+  j["comm"] = sched.backend_name();
+  if (config.backend == Backend::cuda) j["device"] = device_name();
   j["repeat"] = f.repeat;
   j["warmup"] = f.warmup;
   j["visible_pairs"] = flops.visible_pairs;

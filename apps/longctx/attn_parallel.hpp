@@ -1,7 +1,8 @@
 // `longctx attn --parallel ring|zigzag|striped|ulysses|allgather|usp:UxR` under mpirun: the
 // sequence-parallel schedules of dist/ on the problem the foundation's flags describe. Rank 0
 // prints per-rank compute / communication / wait time, bytes sent, counted FLOPs and peak
-// memory, and with --check the errors against the float64 oracle on sampled rows.
+// memory, and with --check the errors against the float64 oracle on sampled rows. With --device
+// cuda the schedules run the CUDA kernels, each rank on its GPU (attn_parallel_device.hpp).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,7 @@ struct ParallelFlags {
   int repeat = 3;
   int warmup = 1;
   int64_t check_rows = 64;
+  std::string comm = "auto";  // --comm with --device cuda: auto | nccl | mpi
 };
 
 // True when `longctx attn` must take the parallel path: --parallel given, or started by

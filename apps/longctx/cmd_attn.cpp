@@ -52,6 +52,7 @@ struct AttnFlags {
   SparseMaskFlags sparse;  // --global, --segments, --block, --density, --layout-file
   DsaFlags dsa;            // --topk, --indexer-heads, --indexer-dim, --indexer-groups, --quantized
   std::string parallel;  // --parallel: sequence-parallel schedule under mpirun (attn_parallel.hpp)
+  std::string comm = "auto";  // --comm: the GPU schedules' communicator (attn_parallel.hpp)
 };
 
 void add_flags(CLI::App& app, AttnFlags& f) {
@@ -107,6 +108,10 @@ void add_flags(CLI::App& app, AttnFlags& f) {
       ->check(CLI::Range(0, 1 << 16));
   app.add_option("--block-k", c.block_k, "key block rows (0: automatic; else a multiple of 8)")
       ->check(CLI::Range(0, 1 << 16));
+  app.add_option("--comm", f.comm,
+                 "with --device cuda --parallel: auto | nccl | mpi (host staging; ranks may share "
+                 "a GPU); auto = nccl when built and every rank has its own GPU")
+      ->check(CLI::IsMember({"auto", "nccl", "mpi"}));
   app.add_option("--device", f.device,
                  "cpu | cuda (Hopper GPU: bf16/f16, D = DV = 64 or 128; timed with CUDA events)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
@@ -222,8 +227,9 @@ int cmd_attn(int argc, char** argv) {
                             flags.check,  flags.json,   flags.check_rows};
   if (std::optional<int> rc = maybe_run_dsa(app, flags.mask, config, dsa_run, flags.dsa))
     return *rc;
-  const ParallelFlags parallel{flags.parallel,   flags.backward, flags.check,  flags.json,
-                               flags.seed_given, flags.repeat,   flags.warmup, flags.check_rows};
+  const ParallelFlags parallel{flags.parallel, flags.backward,   flags.check,
+                               flags.json,     flags.seed_given, flags.repeat,
+                               flags.warmup,   flags.check_rows, flags.comm};
   if (wants_parallel_attn(parallel)) return run_attn_parallel(config, parallel);
   const bool human = !flags.json;
 

@@ -56,7 +56,8 @@ void agree_or_throw(Communicator& comm, const std::function<void()>& local_check
   std::vector<Verdict> all(static_cast<size_t>(p));
   std::vector<int64_t> sizes(size_t(p), int64_t(sizeof(Verdict))), offsets(static_cast<size_t>(p));
   for (int j = 0; j < p; ++j) offsets[size_t(j)] = j * int64_t(sizeof(Verdict));
-  comm.allgatherv(&mine, sizeof(Verdict), all.data(), sizes, offsets);
+  // Host buffers: through the host side of a device communicator.
+  comm.control().allgatherv(&mine, sizeof(Verdict), all.data(), sizes, offsets);
   for (int j = 0; j < p; ++j) {
     const Verdict& v = all[size_t(j)];
     if (v.argument[0] == 0) continue;

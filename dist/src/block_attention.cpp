@@ -65,12 +65,6 @@ void set_pair_positions(const Run& q, const Run& k, const AttentionSpec& base, P
   p.spec.k_positions = Positions::from_array(p.k_explicit.data());
 }
 
-double forward_flops(const AttentionSpec& spec, int64_t batch, int64_t n, int64_t m, int64_t heads,
-                     int64_t d, int64_t dv) {
-  const int64_t pairs = count_visible_pairs(resolve_mask(spec, n, m), batch);
-  return 2.0 * double(pairs) * double(heads) * double(d + dv);
-}
-
 // acc[b, begin + i, ...] += part[b, i, ...] for contiguous [B, rows, width] buffers.
 void add_rows(float* acc, int64_t acc_rows, int64_t begin, const float* part, int64_t rows,
               int64_t batch, int64_t width, int threads) {
@@ -90,96 +84,112 @@ bool runs_may_see(const std::vector<Run>& q_runs, const std::vector<Run>& k_runs
   return false;
 }
 
-BlockCost accumulate_forward(const TensorView& q, const std::vector<Run>& q_runs,
-                             const TensorView& k, const TensorView& v,
-                             const std::vector<Run>& k_runs, const AttentionSpec& spec,
-                             const TensorView& acc_out, const TensorView& acc_lse,
-                             const AttentionOptions& options, ScratchTensor& tmp_out,
-                             ScratchTensor& tmp_lse) {
-  const int64_t B = q.dim(0), n = q.dim(1), H = q.dim(2), D = q.dim(3), DV = v.dim(3);
-  float* out = static_cast<float*>(acc_out.data);  // [B, n, H, DV]
-  float* lse = static_cast<float*>(acc_lse.data);  // [B, H, n]
-  const int threads = std::max(1, options.threads);
-  BlockCost cost;
+void for_each_visible_pair(const std::vector<Run>& q_runs, const std::vector<Run>& k_runs,
+                           const AttentionSpec& spec,
+                           const std::function<void(const VisiblePair&)>& visit) {
   PairPositions pos;
-  for (const Run& qr : q_runs) {
-    for (const Run& kr : k_runs) {
-      if (!run_may_see(qr, kr, spec)) continue;
-      set_pair_positions(qr, kr, spec, pos);
-      const TensorView qs = slice_rows(q, 1, qr.local_begin, qr.length);
-      const TensorView ks = slice_rows(k, 1, kr.local_begin, kr.length);
-      const TensorView vs = slice_rows(v, 1, kr.local_begin, kr.length);
-      tmp_out.reset(DType::f32, {B, qr.length, H, DV});
-      tmp_lse.reset(DType::f32, {B, H, qr.length});
-      attention_forward(qs, ks, vs, pos.spec, tmp_out, tmp_lse, options);
-      cost.flops += forward_flops(pos.spec, B, qr.length, kr.length, H, D, DV);
-      cost.computed = true;
-      // Merge rows [local_begin, +length) of the accumulator with the partial (SPEC §1).
-      const float* po = tmp_out.f32();
-      const float* pl = tmp_lse.f32();
-      const int64_t len = qr.length, lb = qr.local_begin;
-#pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t i = 0; i < len; ++i)
-          for (int64_t h = 0; h < H; ++h)
-            merge_row(out + ((b * n + lb + i) * H + h) * DV, lse + (b * H + h) * n + lb + i,
-                      po + ((b * len + i) * H + h) * DV, pl[(b * H + h) * len + i], DV);
-    }
-  }
-  return cost;
-}
-
-BlockCost accumulate_backward(const TensorView& q, const std::vector<Run>& q_runs,
-                              const TensorView& k, const TensorView& v,
-                              const std::vector<Run>& k_runs, const TensorView& out,
-                              const TensorView& lse, const TensorView& dout,
-                              const AttentionSpec& spec, const TensorView& dq_acc,
-                              const TensorView& dk_acc, const TensorView& dv_acc, bool dkv_zero,
-                              const AttentionOptions& options, BackwardScratch& s) {
-  const int64_t B = q.dim(0), n = q.dim(1), H = q.dim(2), D = q.dim(3);
-  const int64_t m = k.dim(1), G = k.dim(2), DV = v.dim(3);
-  const int threads = std::max(1, options.threads);
-  BlockCost cost;
-  PairPositions pos;
-  // Key runs whose dK, dV rows already hold a contribution of this call (or may be non-zero):
-  // the first pair of any other key run writes straight into the accumulator, saving a buffer.
-  std::vector<bool> touched(k_runs.size(), !dkv_zero);
   for (const Run& qr : q_runs) {
     for (size_t kri = 0; kri < k_runs.size(); ++kri) {
       const Run& kr = k_runs[kri];
       if (!run_may_see(qr, kr, spec)) continue;
       set_pair_positions(qr, kr, spec, pos);
-      const TensorView qs = slice_rows(q, 1, qr.local_begin, qr.length);
-      const TensorView os = slice_rows(out, 1, qr.local_begin, qr.length);
-      const TensorView dos = slice_rows(dout, 1, qr.local_begin, qr.length);
-      const TensorView ls = slice_rows(lse, 2, qr.local_begin, qr.length);
-      const TensorView ks = slice_rows(k, 1, kr.local_begin, kr.length);
-      const TensorView vs = slice_rows(v, 1, kr.local_begin, kr.length);
-      const bool direct = !touched[kri];
-      s.dq.reset(DType::f32, {B, qr.length, H, D});
-      if (!direct) {
-        s.dk.reset(DType::f32, {B, kr.length, G, D});
-        s.dv.reset(DType::f32, {B, kr.length, G, DV});
-      }
-      const TensorView dk_out =
-          direct ? slice_rows(dk_acc, 1, kr.local_begin, kr.length) : s.dk.view();
-      const TensorView dv_out =
-          direct ? slice_rows(dv_acc, 1, kr.local_begin, kr.length) : s.dv.view();
-      attention_backward(qs, ks, vs, os, ls, dos, pos.spec, s.dq, dk_out, dv_out, options);
-      cost.flops += 2.5 * forward_flops(pos.spec, B, qr.length, kr.length, H, D, DV);
-      cost.computed = true;
-      add_rows(static_cast<float*>(dq_acc.data), n, qr.local_begin, s.dq.f32(), qr.length, B, H * D,
-               threads);
-      if (direct) {
-        touched[kri] = true;
-        continue;
-      }
-      add_rows(static_cast<float*>(dk_acc.data), m, kr.local_begin, s.dk.f32(), kr.length, B, G * D,
-               threads);
-      add_rows(static_cast<float*>(dv_acc.data), m, kr.local_begin, s.dv.f32(), kr.length, B,
-               G * DV, threads);
+      visit(VisiblePair{qr, kr, kri, pos.spec});
     }
   }
+}
+
+PairRows pair_rows(const VisiblePair& pair, const BlockInputs& in, const QueryResults* results) {
+  const int64_t qb = pair.q.local_begin, qn = pair.q.length;
+  const int64_t kb = pair.k.local_begin, kn = pair.k.length;
+  PairRows r{slice_rows(in.q, 1, qb, qn), slice_rows(in.k, 1, kb, kn), slice_rows(in.v, 1, kb, kn)};
+  if (results) {
+    r.out = slice_rows(results->out, 1, qb, qn);
+    r.lse = slice_rows(results->lse, 2, qb, qn);
+    r.dout = slice_rows(results->dout, 1, qb, qn);
+  }
+  return r;
+}
+
+double pair_forward_flops(const AttentionSpec& pair_spec, int64_t batch, int64_t n, int64_t m,
+                          int64_t heads, int64_t d, int64_t dv) {
+  const int64_t pairs = count_visible_pairs(resolve_mask(pair_spec, n, m), batch);
+  return 2.0 * double(pairs) * double(heads) * double(d + dv);
+}
+
+BlockCost accumulate_forward(const BlockInputs& in, const TensorView& acc_out,
+                             const TensorView& acc_lse, ScratchTensor& tmp_out,
+                             ScratchTensor& tmp_lse) {
+  if (in.options.backend == Backend::cuda)
+    return cuda_accumulate_forward(in, acc_out, acc_lse, tmp_out, tmp_lse);
+  const AttentionOptions& options = in.options;
+  const int64_t B = in.q.dim(0), n = in.q.dim(1), H = in.q.dim(2), D = in.q.dim(3),
+                DV = in.v.dim(3);
+  float* out = static_cast<float*>(acc_out.data);  // [B, n, H, DV]
+  float* lse = static_cast<float*>(acc_lse.data);  // [B, H, n]
+  const int threads = std::max(1, options.threads);
+  BlockCost cost;
+  for_each_visible_pair(in.q_runs, in.k_runs, in.spec, [&](const VisiblePair& pair) {
+    const Run &qr = pair.q, &kr = pair.k;
+    const PairRows r = pair_rows(pair, in);
+    tmp_out.reset(DType::f32, {B, qr.length, H, DV});
+    tmp_lse.reset(DType::f32, {B, H, qr.length});
+    attention_forward(r.q, r.k, r.v, pair.spec, tmp_out, tmp_lse, options);
+    cost.flops += pair_forward_flops(pair.spec, B, qr.length, kr.length, H, D, DV);
+    cost.computed = true;
+    // Merge rows [local_begin, +length) of the accumulator with the partial (SPEC §1).
+    const float* po = tmp_out.f32();
+    const float* pl = tmp_lse.f32();
+    const int64_t len = qr.length, lb = qr.local_begin;
+#pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < len; ++i)
+        for (int64_t h = 0; h < H; ++h)
+          merge_row(out + ((b * n + lb + i) * H + h) * DV, lse + (b * H + h) * n + lb + i,
+                    po + ((b * len + i) * H + h) * DV, pl[(b * H + h) * len + i], DV);
+  });
+  return cost;
+}
+
+BlockCost accumulate_backward(const BlockInputs& in, const QueryResults& results,
+                              const GradientAccumulators& acc, BackwardScratch& s) {
+  if (in.options.backend == Backend::cuda) return cuda_accumulate_backward(in, results, acc, s);
+  const AttentionOptions& options = in.options;
+  const TensorView &dq_acc = acc.dq, &dk_acc = acc.dk, &dv_acc = acc.dv;
+  const int64_t B = in.q.dim(0), n = in.q.dim(1), H = in.q.dim(2), D = in.q.dim(3);
+  const int64_t m = in.k.dim(1), G = in.k.dim(2), DV = in.v.dim(3);
+  const int threads = std::max(1, options.threads);
+  BlockCost cost;
+  // Key runs whose dK, dV rows already hold a contribution of this call (or may be non-zero):
+  // the first pair of any other key run writes straight into the accumulator, saving a buffer.
+  std::vector<bool> touched(in.k_runs.size(), !acc.dkv_zero);
+  for_each_visible_pair(in.q_runs, in.k_runs, in.spec, [&](const VisiblePair& pair) {
+    const Run &qr = pair.q, &kr = pair.k;
+    const PairRows r = pair_rows(pair, in, &results);
+    const bool direct = !touched[pair.k_index];
+    s.dq.reset(DType::f32, {B, qr.length, H, D});
+    if (!direct) {
+      s.dk.reset(DType::f32, {B, kr.length, G, D});
+      s.dv.reset(DType::f32, {B, kr.length, G, DV});
+    }
+    const TensorView dk_out =
+        direct ? slice_rows(dk_acc, 1, kr.local_begin, kr.length) : s.dk.view();
+    const TensorView dv_out =
+        direct ? slice_rows(dv_acc, 1, kr.local_begin, kr.length) : s.dv.view();
+    attention_backward(r.q, r.k, r.v, r.out, r.lse, r.dout, pair.spec, s.dq, dk_out, dv_out,
+                       options);
+    cost.flops += 2.5 * pair_forward_flops(pair.spec, B, qr.length, kr.length, H, D, DV);
+    cost.computed = true;
+    add_rows(static_cast<float*>(dq_acc.data), n, qr.local_begin, s.dq.f32(), qr.length, B, H * D,
+             threads);
+    if (direct) {
+      touched[pair.k_index] = true;
+      return;
+    }
+    add_rows(static_cast<float*>(dk_acc.data), m, kr.local_begin, s.dk.f32(), kr.length, B, G * D,
+             threads);
+    add_rows(static_cast<float*>(dv_acc.data), m, kr.local_begin, s.dv.f32(), kr.length, B, G * DV,
+             threads);
+  });
   return cost;
 }
 

@@ -2,7 +2,6 @@
 #include "head_exchange.hpp"
 
 #include "longctx/core/timer.hpp"
-#include "pack.hpp"
 #include "scratch.hpp"
 
 namespace longctx::dist {
@@ -34,7 +33,8 @@ HeadSplit split_kv_heads(int64_t kv_heads, int u) {
 }
 
 void to_heads(Communicator& inner, const TensorView& src, const HeadSplit& split,
-              const std::vector<int64_t>& member_rows, const TensorView& dst, RankStats& stats) {
+              const std::vector<int64_t>& member_rows, const TensorView& dst, RankStats& stats,
+              const ViewMemory& memory) {
   Stopwatch watch;
   const int U = inner.size(), me = inner.rank();
   const int64_t es = dtype_size(src.dtype);
@@ -54,19 +54,20 @@ void to_heads(Communicator& inner, const TensorView& src, const HeadSplit& split
     row_off[size_t(v)] = rows;
     rows += member_rows[size_t(v)];
   }
-  ScratchBytes send(static_cast<size_t>(total_send)), recv(static_cast<size_t>(total_recv));
+  const auto send = memory.buffer(total_send), recv = memory.buffer(total_recv);
   for (int v = 0; v < U; ++v)
-    pack_view(slice_rows(src, 2, split.begin[size_t(v)], split.count[size_t(v)]),
-              send.data() + send_off[size_t(v)]);
-  inner.alltoallv(send.data(), send_bytes, send_off, recv.data(), recv_bytes, recv_off);
+    memory.pack(slice_rows(src, 2, split.begin[size_t(v)], split.count[size_t(v)]),
+                send->data() + send_off[size_t(v)]);
+  inner.alltoallv(send->data(), send_bytes, send_off, recv->data(), recv_bytes, recv_off);
   for (int v = 0; v < U; ++v)
-    unpack_view(recv.data() + recv_off[size_t(v)],
-                slice_rows(dst, 1, row_off[size_t(v)], member_rows[size_t(v)]));
+    memory.unpack(recv->data() + recv_off[size_t(v)],
+                  slice_rows(dst, 1, row_off[size_t(v)], member_rows[size_t(v)]));
   stats.comm_ms += watch.elapsed_ms();
 }
 
 void to_sequence(Communicator& inner, const TensorView& src, const HeadSplit& split,
-                 const std::vector<int64_t>& member_rows, const TensorView& dst, RankStats& stats) {
+                 const std::vector<int64_t>& member_rows, const TensorView& dst, RankStats& stats,
+                 const ViewMemory& memory) {
   Stopwatch watch;
   const int U = inner.size(), me = inner.rank();
   const int64_t B = src.dim(0), W = src.dim(3), n_me = member_rows[size_t(me)];
@@ -84,26 +85,16 @@ void to_sequence(Communicator& inner, const TensorView& src, const HeadSplit& sp
     recv_bytes[size_t(v)] = B * n_me * split.count[size_t(v)] * W * 4;
     total_recv += recv_bytes[size_t(v)];
   }
-  ScratchBytes send(static_cast<size_t>(total_send)), recv(static_cast<size_t>(total_recv));
+  const auto send = memory.buffer(total_send), recv = memory.buffer(total_recv);
   for (int v = 0; v < U; ++v)
-    pack_view(slice_rows(src, 1, row_off[size_t(v)], member_rows[size_t(v)]),
-              send.data() + send_off[size_t(v)]);
-  inner.alltoallv(send.data(), send_bytes, send_off, recv.data(), recv_bytes, recv_off);
+    memory.pack(slice_rows(src, 1, row_off[size_t(v)], member_rows[size_t(v)]),
+                send->data() + send_off[size_t(v)]);
+  inner.alltoallv(send->data(), send_bytes, send_off, recv->data(), recv_bytes, recv_off);
   // Zero dst, then add each member's heads (replicated KV heads receive several terms).
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t i = 0; i < n_me; ++i)
-      for (int64_t h = 0; h < dst.dim(2); ++h)
-        for (int64_t w = 0; w < W; ++w) static_cast<float*>(dst.data)[dst.offset(b, i, h, w)] = 0.f;
-  for (int v = 0; v < U; ++v) {
-    const float* part = reinterpret_cast<const float*>(recv.data() + recv_off[size_t(v)]);
-    const int64_t hc = split.count[size_t(v)], h0 = split.begin[size_t(v)];
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t i = 0; i < n_me; ++i)
-        for (int64_t h = 0; h < hc; ++h)
-          for (int64_t w = 0; w < W; ++w)
-            static_cast<float*>(dst.data)[dst.offset(b, i, h0 + h, w)] +=
-                part[((b * n_me + i) * hc + h) * W + w];
-  }
+  memory.fill(dst, 0.f);
+  for (int v = 0; v < U; ++v)
+    memory.add(reinterpret_cast<const float*>(recv->data() + recv_off[size_t(v)]),
+               slice_rows(dst, 2, split.begin[size_t(v)], split.count[size_t(v)]));
   stats.comm_ms += watch.elapsed_ms();
 }
 

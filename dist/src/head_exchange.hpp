@@ -9,6 +9,7 @@
 
 #include "longctx/dist/communicator.hpp"
 #include "longctx/dist/parallel_attention.hpp"
+#include "view_memory.hpp"
 
 namespace longctx::dist {
 
@@ -24,12 +25,15 @@ HeadSplit split_kv_heads(int64_t kv_heads, int u);
 
 // src [B, n_me, heads, W] (any dtype, any strides) → dst [B, n_group, count[me], W] (same
 // dtype, any strides), n_group = Σ member_rows, member u's rows at Σ_{v<u} member_rows[v].
+// Views and messages live in `memory` (host, or device with a device communicator).
 void to_heads(Communicator& inner, const TensorView& src, const HeadSplit& split,
-              const std::vector<int64_t>& member_rows, const TensorView& dst, RankStats& stats);
+              const std::vector<int64_t>& member_rows, const TensorView& dst, RankStats& stats,
+              const ViewMemory& memory = host_view_memory());
 
 // src [B, n_group, count[me], W] float32 → dst [B, n_me, heads, W] float32 (any strides):
 // dst = Σ over members of their heads' values (copies when the split has no replication).
 void to_sequence(Communicator& inner, const TensorView& src, const HeadSplit& split,
-                 const std::vector<int64_t>& member_rows, const TensorView& dst, RankStats& stats);
+                 const std::vector<int64_t>& member_rows, const TensorView& dst, RankStats& stats,
+                 const ViewMemory& memory = host_view_memory());
 
 }  // namespace longctx::dist

@@ -328,6 +328,31 @@ void Request::wait() {
   impl->wait();
 }
 
+namespace {
+
+// The requests of a default exchange, completed in posting order.
+class RequestGroup : public RequestImpl {
+ public:
+  explicit RequestGroup(std::vector<Request> requests) : requests_(std::move(requests)) {}
+  void wait() override {
+    for (Request& r : requests_) r.wait();
+  }
+
+ private:
+  std::vector<Request> requests_;
+};
+
+}  // namespace
+
+Request Communicator::exchange(std::span<const Transfer> ops) {
+  std::vector<Request> requests;
+  requests.reserve(ops.size());
+  for (const Transfer& t : ops)
+    requests.push_back(t.kind == Transfer::Kind::send ? isend(t.data, t.bytes, t.peer, t.tag)
+                                                      : irecv(t.data, t.bytes, t.peer, t.tag));
+  return Request(std::make_unique<RequestGroup>(std::move(requests)));
+}
+
 void run_in_process(int ranks, const std::function<void(Communicator&)>& body,
                     const InProcessOptions& options) {
   LONGCTX_CHECK_ARG(ranks >= 1, "ranks", ">= 1", ranks);

@@ -34,4 +34,14 @@ int launched_world_rank() {
   return r >= 0 ? r : 0;
 }
 
+int launched_local_rank() {
+  const int r = env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"});
+  return r >= 0 ? r : 0;
+}
+
+int launched_local_size() {
+  const int n = env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"});
+  return n > 0 ? n : launched_world_size();
+}
+
 }  // namespace longctx::dist

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "allgather_schedule.hpp"
+#include "device_checks.hpp"
 #include "head_exchange.hpp"
 #include "longctx/attn/problem.hpp"
 #include "longctx/core/error.hpp"
@@ -144,6 +145,9 @@ ParallelAttention::ParallelAttention(Communicator& comm, const ParallelConfig& c
                       config.ranks() << " ranks (" << config.name << ")");
     LONGCTX_CHECK_ARG(options.threads >= 1, "threads", ">= 1 kernel thread per rank",
                       options.threads);
+    LONGCTX_CHECK_ARG(options.backend == Backend::cpu || options.backend == Backend::cuda,
+                      "backend", "cpu or cuda for the parallel schedules", "reference");
+    if (options.backend == Backend::cuda) check_device_communicator(comm);
     layout_ = std::make_unique<SequenceLayout>(config.make_layout(n));
   });
   const int U = config.ulysses, me = comm.rank();
@@ -215,6 +219,14 @@ static void check_local(const SequenceLayout& layout, const ParallelConfig& conf
   }
 }
 
+// Bytes, memory peak and total time of a call; on the GPU after the device has finished it.
+void ParallelAttention::finish_stats(RankStats& stats, int64_t bytes_sent) const {
+  const bool device = options_.backend == Backend::cuda;
+  if (device) synchronize_device();
+  stats.bytes_sent = bytes_sent;
+  stats.workspace_peak_bytes = device ? device_memory_peak() : workspace_bytes_peak();
+}
+
 void ParallelAttention::forward(const TensorView& q, const TensorView& k, const TensorView& v,
                                 const AttentionSpec& spec, const TensorView& out,
                                 const TensorView& lse, RankStats* stats_out) {
@@ -226,14 +238,18 @@ void ParallelAttention::forward(const TensorView& q, const TensorView& k, const 
     check_shape(out, "out", {q.dim(0), q.dim(1), q.dim(2), v.dim(3)});
     check_shape(lse, "lse", {q.dim(0), q.dim(2), q.dim(1)});
     LONGCTX_CHECK_ARG(lse.dtype == DType::f32, "lse", "float32", dtype_name(lse.dtype));
+    if (options_.backend == Backend::cuda)
+      check_device_tensors({{"q", &q}, {"k", &k}, {"v", &v}, {"out", &out}}, lse);
   });
   RankStats stats;
   const int64_t bytes0 = impl_->bytes_sent(comm_);
   const int U = config_.ulysses;
   const RingGeometry g = ring_geometry(q, k, v, config_, L);
-  const AttentionOptions opt{Backend::cpu, options_.threads, options_.block_q, options_.block_k};
+  const AttentionOptions opt{options_.backend, options_.threads, options_.block_q,
+                             options_.block_k};
+  const ViewMemory& mem = schedule_memory(options_.backend);
 
-  ScratchTensor o32, l32;
+  ScratchTensor o32(mem), l32(mem);
   if (config_.schedule == ScheduleKind::allgather) {
     allgather_forward(comm_, g, q, k, v, spec, opt, o32, l32, stats);
   } else if (U == 1) {
@@ -241,23 +257,23 @@ void ParallelAttention::forward(const TensorView& q, const TensorView& k, const 
   } else {
     const HeadSplit hs = split_heads(q.dim(2), U), ks = split_kv_heads(k.dim(2), U);
     const int64_t ng = L.group_rows(me / U);
-    ScratchTensor qh(q.dtype, {g.batch, ng, g.heads, g.dim});
-    ScratchTensor kh(k.dtype, {g.batch, ng, g.kv_heads, g.dim});
-    ScratchTensor vh(v.dtype, {g.batch, ng, g.kv_heads, g.dim_v});
-    to_heads(*impl_->inner, q, hs, impl_->member_rows, qh, stats);
-    to_heads(*impl_->inner, k, ks, impl_->member_rows, kh, stats);
-    to_heads(*impl_->inner, v, ks, impl_->member_rows, vh, stats);
-    ScratchTensor oh, lh;
+    const std::vector<int64_t>& rows = impl_->member_rows;
+    ScratchTensor qh(q.dtype, {g.batch, ng, g.heads, g.dim}, mem);
+    ScratchTensor kh(k.dtype, {g.batch, ng, g.kv_heads, g.dim}, mem);
+    ScratchTensor vh(v.dtype, {g.batch, ng, g.kv_heads, g.dim_v}, mem);
+    to_heads(*impl_->inner, q, hs, rows, qh, stats, mem);
+    to_heads(*impl_->inner, k, ks, rows, kh, stats, mem);
+    to_heads(*impl_->inner, v, ks, rows, vh, stats, mem);
+    ScratchTensor oh(mem), lh(mem);
     ring_forward(*impl_->ring, g, qh, kh, vh, spec, opt, oh, lh, stats);
     o32.reset(DType::f32, {g.batch, q.dim(1), q.dim(2), g.dim_v});
-    to_sequence(*impl_->inner, oh, hs, impl_->member_rows, o32, stats);
+    to_sequence(*impl_->inner, oh, hs, rows, o32, stats, mem);
     l32.reset(DType::f32, {g.batch, q.dim(2), q.dim(1)});
-    to_sequence(*impl_->inner, lse_as_rows(lh), hs, impl_->member_rows, lse_as_rows(l32), stats);
+    to_sequence(*impl_->inner, lse_as_rows(lh), hs, rows, lse_as_rows(l32), stats, mem);
   }
-  copy_f32_to_view(o32.f32(), out);
-  copy_f32_to_view(l32.f32(), lse);
-  stats.bytes_sent = impl_->bytes_sent(comm_) - bytes0;
-  stats.workspace_peak_bytes = workspace_bytes_peak();
+  mem.store(o32.f32(), out);
+  mem.store(l32.f32(), lse);
+  finish_stats(stats, impl_->bytes_sent(comm_) - bytes0);
   stats.total_ms = total.elapsed_ms();
   if (stats_out) *stats_out = stats;
 }
@@ -280,14 +296,26 @@ void ParallelAttention::backward(const TensorView& q, const TensorView& k, const
     check_shape(dq, "dq", {B, n, H, q.dim(3)});
     check_shape(dk, "dk", {B, n, G, k.dim(3)});
     check_shape(dv, "dv", {B, n, G, v.dim(3)});
+    if (options_.backend == Backend::cuda)
+      check_device_tensors({{"q", &q},
+                            {"k", &k},
+                            {"v", &v},
+                            {"out", &out},
+                            {"dout", &dout},
+                            {"dq", &dq},
+                            {"dk", &dk},
+                            {"dv", &dv}},
+                           lse);
   });
   RankStats stats;
   const int64_t bytes0 = impl_->bytes_sent(comm_);
   const int U = config_.ulysses;
   const RingGeometry g = ring_geometry(q, k, v, config_, L);
-  const AttentionOptions opt{Backend::cpu, options_.threads, options_.block_q, options_.block_k};
+  const AttentionOptions opt{options_.backend, options_.threads, options_.block_q,
+                             options_.block_k};
+  const ViewMemory& mem = schedule_memory(options_.backend);
 
-  ScratchTensor dq32, dk32, dv32;
+  ScratchTensor dq32(mem), dk32(mem), dv32(mem);
   if (config_.schedule == ScheduleKind::allgather) {
     allgather_backward(comm_, g, q, k, v, out, lse, dout, spec, opt, dq32, dk32, dv32, stats);
   } else if (U == 1) {
@@ -296,32 +324,31 @@ void ParallelAttention::backward(const TensorView& q, const TensorView& k, const
     const HeadSplit hs = split_heads(q.dim(2), U), ks = split_kv_heads(k.dim(2), U);
     const int64_t ng = L.group_rows(me / U);
     const std::vector<int64_t>& rows = impl_->member_rows;
-    ScratchTensor qh(q.dtype, {g.batch, ng, g.heads, g.dim});
-    ScratchTensor kh(k.dtype, {g.batch, ng, g.kv_heads, g.dim});
-    ScratchTensor vh(v.dtype, {g.batch, ng, g.kv_heads, g.dim_v});
-    ScratchTensor oh(out.dtype, {g.batch, ng, g.heads, g.dim_v});
-    ScratchTensor doh(dout.dtype, {g.batch, ng, g.heads, g.dim_v});
-    ScratchTensor lh(DType::f32, {g.batch, g.heads, ng});
-    to_heads(*impl_->inner, q, hs, rows, qh, stats);
-    to_heads(*impl_->inner, k, ks, rows, kh, stats);
-    to_heads(*impl_->inner, v, ks, rows, vh, stats);
-    to_heads(*impl_->inner, out, hs, rows, oh, stats);
-    to_heads(*impl_->inner, dout, hs, rows, doh, stats);
-    to_heads(*impl_->inner, lse_as_rows(lse), hs, rows, lse_as_rows(lh), stats);
-    ScratchTensor dqh, dkh, dvh;
+    ScratchTensor qh(q.dtype, {g.batch, ng, g.heads, g.dim}, mem);
+    ScratchTensor kh(k.dtype, {g.batch, ng, g.kv_heads, g.dim}, mem);
+    ScratchTensor vh(v.dtype, {g.batch, ng, g.kv_heads, g.dim_v}, mem);
+    ScratchTensor oh(out.dtype, {g.batch, ng, g.heads, g.dim_v}, mem);
+    ScratchTensor doh(dout.dtype, {g.batch, ng, g.heads, g.dim_v}, mem);
+    ScratchTensor lh(DType::f32, {g.batch, g.heads, ng}, mem);
+    to_heads(*impl_->inner, q, hs, rows, qh, stats, mem);
+    to_heads(*impl_->inner, k, ks, rows, kh, stats, mem);
+    to_heads(*impl_->inner, v, ks, rows, vh, stats, mem);
+    to_heads(*impl_->inner, out, hs, rows, oh, stats, mem);
+    to_heads(*impl_->inner, dout, hs, rows, doh, stats, mem);
+    to_heads(*impl_->inner, lse_as_rows(lse), hs, rows, lse_as_rows(lh), stats, mem);
+    ScratchTensor dqh(mem), dkh(mem), dvh(mem);
     ring_backward(*impl_->ring, g, qh, kh, vh, oh, lh, doh, spec, opt, dqh, dkh, dvh, stats);
     dq32.reset(DType::f32, {g.batch, q.dim(1), q.dim(2), g.dim});
     dk32.reset(DType::f32, {g.batch, q.dim(1), k.dim(2), g.dim});
     dv32.reset(DType::f32, {g.batch, q.dim(1), k.dim(2), g.dim_v});
-    to_sequence(*impl_->inner, dqh, hs, rows, dq32, stats);
-    to_sequence(*impl_->inner, dkh, ks, rows, dk32, stats);
-    to_sequence(*impl_->inner, dvh, ks, rows, dv32, stats);
+    to_sequence(*impl_->inner, dqh, hs, rows, dq32, stats, mem);
+    to_sequence(*impl_->inner, dkh, ks, rows, dk32, stats, mem);
+    to_sequence(*impl_->inner, dvh, ks, rows, dv32, stats, mem);
   }
-  copy_f32_to_view(dq32.f32(), dq);
-  copy_f32_to_view(dk32.f32(), dk);
-  copy_f32_to_view(dv32.f32(), dv);
-  stats.bytes_sent = impl_->bytes_sent(comm_) - bytes0;
-  stats.workspace_peak_bytes = workspace_bytes_peak();
+  mem.store(dq32.f32(), dq);
+  mem.store(dk32.f32(), dk);
+  mem.store(dv32.f32(), dv);
+  finish_stats(stats, impl_->bytes_sent(comm_) - bytes0);
   stats.total_ms = total.elapsed_ms();
   if (stats_out) *stats_out = stats;
 }

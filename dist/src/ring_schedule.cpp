@@ -1,19 +1,22 @@
-// The ring schedule, forward and backward (see ring_schedule.hpp).
+// The ring schedule, forward and backward (see ring_schedule.hpp), on the host (CPU kernels) or
+// on the device (CUDA kernels, device communicator): buffers and view copies go through the
+// backend's ViewMemory, the per-block work through accumulate_forward / accumulate_backward.
 //
 // Step s on member r uses the KV block of member (r − s) mod R. Before computing on the current
-// block the member posts the receive of the next block from r − 1 and the send of the current
-// one to r + 1 (both non-blocking, posted together: no deadlock), so the transfer runs behind
-// the compute; the time spent waiting afterwards is the exposed communication.
-// Backward: the same KV rotation; the float32 dK, dV of a block travel with it, each member adds
-// its contribution, and after the last step they go straight home to the block's owner.
+// block the member posts, as one grouped exchange, the receive of the next block from r − 1 and
+// the send of the current one to r + 1, so the transfer runs behind the compute (and a backend
+// whose sends wait for their receives, NCCL, cannot deadlock); the time spent waiting
+// afterwards is the exposed communication.
+// Backward: the same KV rotation; the float32 dK, dV of a block travel with it one step behind
+// (in the same exchange), each member adds its contribution, and after the last step they go
+// straight home to the block's owner.
 #include "ring_schedule.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
 
 #include "longctx/core/timer.hpp"
-#include "pack.hpp"
+#include "view_memory.hpp"
 
 namespace longctx::dist {
 namespace {
@@ -28,15 +31,14 @@ int mod(int a, int b) {
 
 // A KV block in transit: [K: B, m, G, D][V: B, m, G, DV] of the storage dtype, contiguous.
 struct KvBlock {
-  ScratchBytes bytes;
+  std::unique_ptr<MessageBuffer> bytes;
+  char* data() const { return bytes->data(); }
   TensorView k(const RingGeometry& g, int64_t m, DType t) const {
-    return TensorView::contiguous(const_cast<char*>(bytes.data()), t,
-                                  {g.batch, m, g.kv_heads, g.dim});
+    return TensorView::contiguous(data(), t, {g.batch, m, g.kv_heads, g.dim});
   }
   TensorView v(const RingGeometry& g, int64_t m, DType t) const {
     const int64_t k_bytes = g.batch * m * g.kv_heads * g.dim * dtype_size(t);
-    return TensorView::contiguous(const_cast<char*>(bytes.data()) + k_bytes, t,
-                                  {g.batch, m, g.kv_heads, g.dim_v});
+    return TensorView::contiguous(data() + k_bytes, t, {g.batch, m, g.kv_heads, g.dim_v});
   }
 };
 
@@ -51,6 +53,42 @@ int64_t max_rows(const RingGeometry& g) {
   int64_t m = 0;
   for (size_t i = 0; i < g.member_runs.size(); ++i) m = std::max(m, g.rows(int(i)));
   return m;
+}
+
+// Two KV buffers (one when nothing travels), the first holding this member's K and V.
+void make_kv_blocks(const ViewMemory& mem, const RingGeometry& g, const TensorView& k,
+                    const TensorView& v, int64_t rows_cap, bool travels, KvBlock (&blocks)[2]) {
+  const DType t = k.dtype;
+  blocks[0].bytes = mem.buffer(kv_bytes(g, rows_cap, t));
+  if (travels) blocks[1].bytes = mem.buffer(kv_bytes(g, rows_cap, t));
+  mem.pack(k, blocks[0].data());
+  mem.pack(v, blocks[0].data() + g.batch * k.dim(1) * g.kv_heads * g.dim * dtype_size(t));
+}
+
+Transfer send_to(const void* data, int64_t bytes, int peer, int tag) {
+  return Transfer{Transfer::Kind::send, const_cast<void*>(data), bytes, peer, tag};
+}
+Transfer recv_from(void* data, int64_t bytes, int peer, int tag) {
+  return Transfer{Transfer::Kind::recv, data, bytes, peer, tag};
+}
+
+// This member's queries against the KV block of member src, held in kv.
+BlockInputs block_inputs(const TensorView& q, const RingGeometry& g, int me, int src,
+                         const KvBlock& kv, const AttentionSpec& spec,
+                         const AttentionOptions& options) {
+  const int64_t m = g.rows(src);
+  return {q,
+          g.member_runs[size_t(me)],
+          kv.k(g, m, q.dtype),
+          kv.v(g, m, q.dtype),
+          g.member_runs[size_t(src)],
+          spec,
+          options};
+}
+
+// count floats as a [1, 1, count] float32 view (for fill / add).
+TensorView floats(float* data, int64_t count) {
+  return TensorView::contiguous(data, DType::f32, {1, 1, count});
 }
 
 }  // namespace
@@ -79,48 +117,42 @@ void ring_forward(Communicator& comm, const RingGeometry& g, const TensorView& q
   const DType t = q.dtype;
   const int64_t n = g.rows(me);
   const int last = ring_last_step(g, spec);
+  const ViewMemory& mem = schedule_memory(options.backend);
   Stopwatch watch;
 
   out.reset(DType::f32, {g.batch, n, g.heads, g.dim_v});
   lse.reset(DType::f32, {g.batch, g.heads, n});
   out.zero();
-  std::fill(lse.f32(), lse.f32() + lse.numel(), -std::numeric_limits<float>::infinity());
-
+  lse.fill(-std::numeric_limits<float>::infinity());
   KvBlock blocks[2];
-  const int64_t cap = kv_bytes(g, last > 0 ? max_rows(g) : n, t);
-  blocks[0].bytes = ScratchBytes(size_t(cap));
-  if (last > 0) blocks[1].bytes = ScratchBytes(size_t(cap));
-  pack_view(k, blocks[0].bytes.data());
-  pack_view(v, blocks[0].bytes.data() + g.batch * n * g.kv_heads * g.dim * dtype_size(t));
+  make_kv_blocks(mem, g, k, v, last > 0 ? max_rows(g) : n, last > 0, blocks);
   stats.comm_ms += watch.elapsed_ms();
 
-  ScratchTensor tmp_out, tmp_lse;
+  ScratchTensor tmp_out(mem), tmp_lse(mem);
   for (int s = 0; s <= last; ++s) {
     const int src = mod(me - s, R);
     const KvBlock& cur = blocks[s % 2];
-    KvBlock& next = blocks[(s + 1) % 2];
-    Request send, recv;
+    const KvBlock& next = blocks[(s + 1) % 2];
+    Request moving;
     watch.restart();
     if (s < last) {
       const int next_src = mod(me - s - 1, R);
-      recv =
-          comm.irecv(next.bytes.data(), kv_bytes(g, g.rows(next_src), t), mod(me - 1, R), kTagKv);
-      send = comm.isend(cur.bytes.data(), kv_bytes(g, g.rows(src), t), mod(me + 1, R), kTagKv);
+      const Transfer ops[] = {
+          recv_from(next.data(), kv_bytes(g, g.rows(next_src), t), mod(me - 1, R), kTagKv),
+          send_to(cur.data(), kv_bytes(g, g.rows(src), t), mod(me + 1, R), kTagKv)};
+      moving = comm.exchange(ops);
     }
     stats.comm_ms += watch.elapsed_ms();
 
     watch.restart();
-    const int64_t m = g.rows(src);
-    const BlockCost c =
-        accumulate_forward(q, g.member_runs[size_t(me)], cur.k(g, m, t), cur.v(g, m, t),
-                           g.member_runs[size_t(src)], spec, out, lse, options, tmp_out, tmp_lse);
+    const BlockInputs in = block_inputs(q, g, me, src, cur, spec, options);
+    const BlockCost c = accumulate_forward(in, out, lse, tmp_out, tmp_lse);
     stats.flops += c.flops;
     (c.computed ? stats.steps_computed : stats.steps_skipped) += 1;
     stats.compute_ms += watch.elapsed_ms();
 
     watch.restart();
-    send.wait();
-    recv.wait();
+    moving.wait();
     stats.wait_ms += watch.elapsed_ms();
   }
 }
@@ -134,106 +166,95 @@ void ring_backward(Communicator& comm, const RingGeometry& g, const TensorView& 
   const DType t = q.dtype;
   const int64_t n = g.rows(me);
   const int last = ring_last_step(g, spec);
-  const int threads = std::max(1, options.threads);
+  const ViewMemory& mem = schedule_memory(options.backend);
   Stopwatch watch;
 
   dq.reset(DType::f32, {g.batch, n, g.heads, g.dim});
   dq.zero();
   KvBlock blocks[2];
   const int64_t rows_cap = last > 0 ? max_rows(g) : n;
-  blocks[0].bytes = ScratchBytes(static_cast<size_t>(kv_bytes(g, rows_cap, t)));
-  if (last > 0) blocks[1].bytes = ScratchBytes(static_cast<size_t>(kv_bytes(g, rows_cap, t)));
-  pack_view(k, blocks[0].bytes.data());
-  pack_view(v, blocks[0].bytes.data() + g.batch * n * g.kv_heads * g.dim * dtype_size(t));
+  make_kv_blocks(mem, g, k, v, rows_cap, last > 0, blocks);
   // dK, dV of a block, [dK: B, m, G, D][dV: B, m, G, DV] float32. travel[s % 2] holds the block
   // of step s: it receives what the previous members accumulated, absorbs this member's part and
-  // moves on, while the other buffer is still being sent. Step 0 computes in place.
-  const size_t cap = static_cast<size_t>(dkv_floats(g, rows_cap));
-  WorkspaceBuffer<float> travel[2], part;
-  travel[0] = WorkspaceBuffer<float>(cap);
+  // moves on with the next step's exchange, while the other buffer receives. Step 0 computes in
+  // place.
+  const int64_t cap = dkv_floats(g, rows_cap) * 4;
+  std::unique_ptr<MessageBuffer> travel[2], part;
+  travel[0] = mem.buffer(cap);
   if (last > 0) {
-    travel[1] = WorkspaceBuffer<float>(cap);
-    part = WorkspaceBuffer<float>(cap);
+    travel[1] = mem.buffer(cap);
+    part = mem.buffer(cap);
   }
   stats.comm_ms += watch.elapsed_ms();
 
-  BackwardScratch scratch;
-  Request travel_send;  // the send of the previous step's buffer
+  BackwardScratch scratch(mem);
   for (int s = 0; s <= last; ++s) {
-    const int src = mod(me - s, R);
+    const int src = mod(me - s, R), left = mod(me - 1, R), right = mod(me + 1, R);
     const int64_t m = g.rows(src), count = dkv_floats(g, m);
     const KvBlock& cur = blocks[s % 2];
-    KvBlock& next = blocks[(s + 1) % 2];
-    float* held = travel[s % 2].data();  // its previous send completed when travel_send moved on
-    float* mine = s == 0 ? held : part.data();
-    Request send, recv, dkv_recv;
+    const KvBlock& next = blocks[(s + 1) % 2];
+    float* held = reinterpret_cast<float*>(travel[s % 2]->data());
+    float* mine = s == 0 ? held : reinterpret_cast<float*>(part->data());
     watch.restart();
+    Transfer ops[4];
+    int n_ops = 0;
     if (s < last) {
-      const int next_src = mod(me - s - 1, R);
-      recv =
-          comm.irecv(next.bytes.data(), kv_bytes(g, g.rows(next_src), t), mod(me - 1, R), kTagKv);
-      send = comm.isend(cur.bytes.data(), kv_bytes(g, m, t), mod(me + 1, R), kTagKv);
+      ops[n_ops++] =
+          recv_from(next.data(), kv_bytes(g, g.rows(mod(me - s - 1, R)), t), left, kTagKv);
+      ops[n_ops++] = send_to(cur.data(), kv_bytes(g, m, t), right, kTagKv);
     }
-    if (s > 0) dkv_recv = comm.irecv(held, count * 4, mod(me - 1, R), kTagDkv);
+    if (s > 0) {  // the previous step's block moves on; this one arrives from the left
+      ops[n_ops++] = recv_from(held, count * 4, left, kTagDkv);
+      ops[n_ops++] = send_to(travel[(s + 1) % 2]->data(),
+                             dkv_floats(g, g.rows(mod(src + 1, R))) * 4, right, kTagDkv);
+    }
+    Request moving = comm.exchange(std::span<const Transfer>(ops, size_t(n_ops)));
     stats.comm_ms += watch.elapsed_ms();
 
     watch.restart();
-    std::fill(mine, mine + count, 0.f);
     const TensorView dk_part =
         TensorView::contiguous(mine, DType::f32, {g.batch, m, g.kv_heads, g.dim});
     const TensorView dv_part = TensorView::contiguous(
         mine + g.batch * m * g.kv_heads * g.dim, DType::f32, {g.batch, m, g.kv_heads, g.dim_v});
-    const BlockCost c = accumulate_backward(
-        q, g.member_runs[size_t(me)], cur.k(g, m, t), cur.v(g, m, t), g.member_runs[size_t(src)],
-        out, lse, dout, spec, dq, dk_part, dv_part, /*dkv_zero=*/true, options, scratch);
+    mem.fill(floats(mine, count), 0.f);
+    const BlockInputs in = block_inputs(q, g, me, src, cur, spec, options);
+    const BlockCost c =
+        accumulate_backward(in, {out, lse, dout}, {dq, dk_part, dv_part, true}, scratch);
     stats.flops += c.flops;
     (c.computed ? stats.steps_computed : stats.steps_skipped) += 1;
     stats.compute_ms += watch.elapsed_ms();
 
+    watch.restart();
+    moving.wait();
+    stats.wait_ms += watch.elapsed_ms();
     if (s > 0) {  // add this member's part to what the previous members accumulated
       watch.restart();
-      dkv_recv.wait();
-      stats.wait_ms += watch.elapsed_ms();
-      watch.restart();
-      const float* p = part.data();
-#pragma omp parallel for num_threads(threads) schedule(static)
-      for (int64_t i = 0; i < count; ++i) held[i] += p[i];
+      mem.add(mine, floats(held, count));
       stats.compute_ms += watch.elapsed_ms();
     }
+    if (s < last) continue;
 
+    // Home: the block of `src` goes to its owner; this member's own block is held by member
+    // me + last and lands in the other travel buffer (its last send is done).
     watch.restart();
-    if (s < last) {
-      travel_send = comm.isend(held, count * 4, mod(me + 1, R), kTagDkv);
-      stats.comm_ms += watch.elapsed_ms();
-    } else {
-      // Home: the block of `src` goes to its owner; this member's own block is held by member
-      // me + last and lands in the other travel buffer once its last send is done.
-      dk.reset(DType::f32, {g.batch, n, g.kv_heads, g.dim});
-      dv.reset(DType::f32, {g.batch, n, g.kv_heads, g.dim_v});
-      const float* home = held;
-      Request home_send, home_recv;
-      if (last > 0) {
-        travel_send.wait();
-        float* arrival = travel[(s + 1) % 2].data();
-        home_recv = comm.irecv(arrival, dkv_floats(g, n) * 4, mod(me + last, R), kTagHome);
-        home_send = comm.isend(held, count * 4, src, kTagHome);
-        home = arrival;
-      }
+    dk.reset(DType::f32, {g.batch, n, g.kv_heads, g.dim});
+    dv.reset(DType::f32, {g.batch, n, g.kv_heads, g.dim_v});
+    const float* home = held;
+    if (last > 0) {
+      float* arrival = reinterpret_cast<float*>(travel[(s + 1) % 2]->data());
+      const Transfer home_ops[] = {
+          recv_from(arrival, dkv_floats(g, n) * 4, mod(me + last, R), kTagHome),
+          send_to(held, count * 4, src, kTagHome)};
+      Request homing = comm.exchange(home_ops);
       stats.comm_ms += watch.elapsed_ms();
       watch.restart();
-      home_recv.wait();
-      home_send.wait();
+      homing.wait();
       stats.wait_ms += watch.elapsed_ms();
-      const int64_t k_count = g.batch * n * g.kv_heads * g.dim;
-      std::memcpy(dk.f32(), home, static_cast<size_t>(k_count) * 4);
-      std::memcpy(dv.f32(), home + k_count,
-                  static_cast<size_t>(g.batch * n * g.kv_heads * g.dim_v) * 4);
+      home = arrival;
     }
-
-    watch.restart();
-    send.wait();
-    recv.wait();
-    stats.wait_ms += watch.elapsed_ms();
+    const int64_t k_count = g.batch * n * g.kv_heads * g.dim;
+    mem.unpack(reinterpret_cast<const char*>(home), dk.view());
+    mem.unpack(reinterpret_cast<const char*>(home + k_count), dv.view());
   }
 }
 

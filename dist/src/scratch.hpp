@@ -1,6 +1,6 @@
-// Internal: buffers of the schedules, allocated through the library's counted workspace so that
-// per-rank peak memory (workspace_bytes_peak) includes the KV blocks in flight, the partial
-// results and the fp32 gradient accumulators.
+// Internal: buffers of the schedules. On the host they come from the library's counted workspace
+// so that per-rank peak memory (workspace_bytes_peak) includes the KV blocks in flight, the
+// partial results and the fp32 gradient accumulators.
 #pragma once
 
 #include <cstdint>
@@ -9,32 +9,43 @@
 
 #include "longctx/core/memory.hpp"
 #include "longctx/core/tensor.hpp"
+#include "view_memory.hpp"
 
 namespace longctx::dist {
 
-// A contiguous [d0, d1, ...] tensor in counted workspace memory.
+// A contiguous [d0, d1, ...] tensor in a schedule's memory (view_memory.hpp): counted host
+// workspace by default, device memory for the GPU schedules.
 class ScratchTensor {
  public:
-  ScratchTensor() = default;
-  ScratchTensor(DType dtype, std::initializer_list<int64_t> shape) { reset(dtype, shape); }
+  explicit ScratchTensor(const ViewMemory& memory = host_view_memory()) : memory_(&memory) {}
+  ScratchTensor(DType dtype, std::initializer_list<int64_t> shape,
+                const ViewMemory& memory = host_view_memory())
+      : memory_(&memory) {
+    reset(dtype, shape);
+  }
   void reset(DType dtype, std::initializer_list<int64_t> shape) {
     int64_t n = 1;
     for (int64_t s : shape) n *= s;
-    const size_t bytes = size_t(n) * size_t(dtype_size(dtype));
-    if (bytes > buffer_.size()) buffer_ = WorkspaceBuffer<char>(bytes);
-    view_ = TensorView::contiguous(buffer_.data(), dtype, shape);
+    const int64_t bytes = n * dtype_size(dtype);
+    if (!buffer_ || bytes > capacity_) {
+      buffer_.reset();  // release before allocating: peaks count one buffer, not two
+      buffer_ = memory_->buffer(bytes);
+      capacity_ = bytes;
+    }
+    view_ = TensorView::contiguous(buffer_->data(), dtype, shape);
   }
   const TensorView& view() const { return view_; }
   operator const TensorView&() const { return view_; }
   float* f32() const { return static_cast<float*>(view_.data); }
   char* bytes() const { return static_cast<char*>(view_.data); }
   int64_t numel() const { return view_.numel(); }
-  void zero() const {
-    std::memset(view_.data, 0, size_t(numel()) * size_t(dtype_size(view_.dtype)));
-  }
+  void fill(float value) const { memory_->fill(view_, value); }  // float32 tensors
+  void zero() const { fill(0.f); }
 
  private:
-  WorkspaceBuffer<char> buffer_;
+  const ViewMemory* memory_;
+  std::unique_ptr<MessageBuffer> buffer_;
+  int64_t capacity_ = 0;
   TensorView view_;
 };
 

@@ -6,6 +6,7 @@
 #include <limits>
 #include <sstream>
 
+#include "device_call.hpp"
 #include "longctx/core/rng.hpp"
 #include "longctx/dist/layout.hpp"
 
@@ -58,6 +59,7 @@ std::string DistCase::describe() const {
      << (mask == MaskKind::causal ? "causal" : "full");
   if (window) os << " window(" << window->left << "," << window->right << ")";
   os << " " << dtype_name(dtype);
+  if (backend == Backend::cuda) os << " cuda";
   return os.str();
 }
 
@@ -76,6 +78,10 @@ double dist_tolerance(DType t) {
   return t == DType::f32 ? 2e-5 : 1.6e-2;
 }
 
+double lse_tolerance(Backend b) {
+  return b == Backend::cuda ? 1e-4 : 1e-5;
+}
+
 DistReference::DistReference(const DistCase& c, uint64_t seed)
     : q(c.dtype, {c.batch, c.n, c.heads, c.dim}),
       k(c.dtype, {c.batch, c.n, c.kv_heads, c.dim}),
@@ -88,19 +94,28 @@ DistReference::DistReference(const DistCase& c, uint64_t seed)
   fill_normal(k, rng);
   fill_normal(v, rng);
   fill_normal(dout, rng);
-  const AttentionOptions opt{Backend::cpu, 1, 0, 0};
-  attention_forward(q, k, v, c.spec(), out, lse, opt);
+  AttentionOptions opt{Backend::cpu, 1, 0, 0};
+  opt.backend = c.backend;
+  run_on(c.backend, {q, k, v}, {out, lse}, [&](const ViewList& in, const ViewList& o) {
+    attention_forward(in[0], in[1], in[2], c.spec(), o[0], o[1], opt);
+  });
   if (!c.backward) return;
   dq = Tensor(c.dtype, {c.batch, c.n, c.heads, c.dim});
   dk = Tensor(c.dtype, {c.batch, c.n, c.kv_heads, c.dim});
   dv = Tensor(c.dtype, {c.batch, c.n, c.kv_heads, c.dim_v});
-  attention_backward(q, k, v, out, lse, dout, c.spec(), dq, dk, dv, opt);
+  run_on(c.backend, {q, k, v, out, lse, dout}, {dq, dk, dv},
+         [&](const ViewList& in, const ViewList& o) {
+           attention_backward(in[0], in[1], in[2], in[3], in[4], in[5], c.spec(), o[0], o[1], o[2],
+                              opt);
+         });
 }
 
 RankErrors run_and_compare(Communicator& comm, const DistCase& c, const DistReference& ref,
                            RankStats* stats_fwd, RankStats* stats_bwd) {
   const ParallelConfig cfg = parse_parallel(c.parallel, comm.size());
-  ParallelAttention pa(comm, cfg, c.n);
+  ParallelOptions options;
+  options.backend = c.backend;
+  ParallelAttention pa(comm, cfg, c.n, options);
   const SequenceLayout& L = pa.layout();
   const int r = comm.rank();
   const Tensor q = shard(ref.q, L, r), k = shard(ref.k, L, r), v = shard(ref.v, L, r);
@@ -109,7 +124,9 @@ RankErrors run_and_compare(Communicator& comm, const DistCase& c, const DistRefe
   out.poison();
   lse.poison();
   const AttentionSpec spec = c.spec();
-  pa.forward(q, k, v, spec, out, lse, stats_fwd);
+  run_on(c.backend, {q, k, v}, {out, lse}, [&](const ViewList& in, const ViewList& o) {
+    pa.forward(in[0], in[1], in[2], spec, o[0], o[1], stats_fwd);
+  });
   RankErrors e;
   e.out = tensor_error(out.view(), shard(ref.out, L, r).view(), 1e-3);
   e.lse = lse_error(lse.view(), shard(ref.lse, L, r, 2).view());
@@ -122,7 +139,10 @@ RankErrors run_and_compare(Communicator& comm, const DistCase& c, const DistRefe
   dq.poison();
   dk.poison();
   dv.poison();
-  pa.backward(q, k, v, out_ref, lse_ref, dout, spec, dq, dk, dv, stats_bwd);
+  run_on(c.backend, {q, k, v, out_ref, lse_ref, dout}, {dq, dk, dv},
+         [&](const ViewList& in, const ViewList& o) {
+           pa.backward(in[0], in[1], in[2], in[3], in[4], in[5], spec, o[0], o[1], o[2], stats_bwd);
+         });
   e.dq = tensor_error(dq.view(), shard(ref.dq, L, r).view(), 1.0);
   e.dk = tensor_error(dk.view(), shard(ref.dk, L, r).view(), 1.0);
   e.dv = tensor_error(dv.view(), shard(ref.dv, L, r).view(), 1.0);

@@ -21,11 +21,15 @@ struct DistCase {
   std::optional<Window> window;
   DType dtype = DType::f32;
   bool backward = true;
+  // cuda: the reference is the single-GPU CUDA backend and the schedules run on the device
+  // (comm must then be a device communicator).
+  Backend backend = Backend::cpu;
   std::string describe() const;
   AttentionSpec spec() const;
 };
 
-// Full inputs [B, N, H, D] ... and the single-process results (CPU kernel) they must equal.
+// Full inputs [B, N, H, D] ... and the single-process results (CPU kernel, or the CUDA kernels
+// on one GPU for Backend::cuda) they must equal.
 struct DistReference {
   DistReference(const DistCase& c, uint64_t seed);
   Tensor q, k, v, dout;  // inputs
@@ -46,7 +50,9 @@ RankErrors run_and_compare(Communicator& comm, const DistCase& c, const DistRefe
                            RankStats* stats_fwd = nullptr, RankStats* stats_bwd = nullptr);
 
 // Tolerance of a case's comparison: float32 rounding of a different summation order, or one
-// storage rounding of bf16/f16 outputs.
+// storage rounding of bf16/f16 outputs (two on the GPU, whose partials are stored in bf16 / f16
+// before the float32 merge). LSE: relative, float32 only.
 double dist_tolerance(DType t);
+double lse_tolerance(Backend b);
 
 }  // namespace longctx::dist::test

@@ -1,10 +1,13 @@
 // The pieces under the schedules: the in-process communicator (every operation, uneven splits,
 // split(), failures that abort instead of hanging), layouts and their position maps, shard /
-// gather round trips, the merge of empty partial rows, and the argument errors every rank
-// must raise together (zigzag N % 2P, Ulysses H % U, values that differ between ranks).
+// gather round trips, the merge of empty partial rows, the schedules' host view memory, and the
+// argument errors every rank must raise together (zigzag N % 2P, Ulysses H % U, values that
+// differ between ranks, a host communicator for the GPU schedules).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <set>
 #include <vector>
@@ -13,11 +16,13 @@
 #include "dist_case.hpp"
 #include "longctx/core/error.hpp"
 #include "longctx/core/rng.hpp"
+#include "longctx/dist/device_communicator.hpp"
 #include "longctx/dist/gather.hpp"
 #include "longctx/dist/in_process.hpp"
 #include "longctx/dist/layout.hpp"
 #include "longctx/dist/parallel_attention.hpp"
 #include "test_util.hpp"
+#include "view_memory.hpp"
 
 namespace longctx::dist {
 namespace {
@@ -37,6 +42,26 @@ TEST(InProcess, PointToPointMatchesInPostingOrder) {
     EXPECT_EQ(ra[4], prev * 10);
     EXPECT_EQ(rb[0], prev * 10 + 1);
     EXPECT_EQ(c.bytes_sent(), 40);
+  });
+}
+
+TEST(InProcess, GroupedExchangeMatchesPerTagAndPeer) {
+  // The ring's step: send right and receive from the left, two tags in one group, posted in
+  // opposite orders on odd and even ranks; the default exchange must still pair them.
+  run_in_process(3, [](Communicator& c) {
+    const int next = (c.rank() + 1) % 3, prev = (c.rank() + 2) % 3;
+    std::vector<int> kv(4, c.rank()), dkv(6, 100 + c.rank()), kv_in(4, -1), dkv_in(6, -1);
+    std::vector<Transfer> ops = {{Transfer::Kind::recv, kv_in.data(), 16, prev, 1},
+                                 {Transfer::Kind::send, kv.data(), 16, next, 1},
+                                 {Transfer::Kind::recv, dkv_in.data(), 24, prev, 2},
+                                 {Transfer::Kind::send, dkv.data(), 24, next, 2}};
+    if (c.rank() % 2) std::reverse(ops.begin(), ops.end());
+    c.exchange(ops).wait();
+    EXPECT_EQ(kv_in, std::vector<int>(4, prev));
+    EXPECT_EQ(dkv_in, std::vector<int>(6, 100 + prev));
+    EXPECT_EQ(c.bytes_sent(), 40);
+    EXPECT_FALSE(c.device_buffers());
+    EXPECT_EQ(&c.control(), &c);  // a host communicator carries its own control traffic
   });
 }
 
@@ -219,6 +244,50 @@ TEST(Layout, GatherToRootAndScatterFromRootRoundTrip) {
   }
 }
 
+// ---- host view memory (what the schedules use on the CPU) ---------------------------------
+
+TEST(ViewMemory, HostFillAddStoreOnStridedViews) {
+  const ViewMemory& mem = schedule_memory(Backend::cpu);
+  EXPECT_EQ(&mem, &host_view_memory());
+  // An LSE [B=2, H=3, n=4] seen as rows [B, n, H, 1]: strided, as the Ulysses exchange sees it.
+  Tensor lse(DType::f32, {2, 3, 4});
+  TensorView rows = lse.view();
+  rows.rank = 4;
+  rows.shape = {2, 4, 3, 1};
+  rows.strides = {12, 1, 4, 1};
+  mem.fill(rows, 2.f);
+  std::vector<float> part(24);
+  std::iota(part.begin(), part.end(), 0.f);  // logical order of `rows`: (b, i, h)
+  mem.add(part.data(), rows);
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t i = 0; i < 4; ++i)
+      for (int64_t h = 0; h < 3; ++h)
+        EXPECT_EQ(lse.data<float>()[(b * 3 + h) * 4 + i], 2.f + float((b * 4 + i) * 3 + h));
+  // store: float32 into bf16, rounded; pack / unpack: bit for bit.
+  Tensor bf(DType::bf16, {2, 3, 4});
+  mem.store(lse.data<float>(), bf);
+  EXPECT_EQ(load_as_f32(bf.view().data, DType::bf16, 5), lse.data<float>()[5]);
+  std::vector<char> bytes(size_t(bf.nbytes()));
+  Tensor back(DType::bf16, {2, 3, 4});
+  mem.pack(bf, bytes.data());
+  mem.unpack(bytes.data(), back);
+  EXPECT_EQ(std::memcmp(back.view().data, bf.view().data, size_t(bf.nbytes())), 0);
+}
+
+TEST(ViewMemory, CudaSchedulesNeedACudaBuildAndADeviceCommunicator) {
+  if (cuda_dist_available()) {
+    // Built with CUDA: a host communicator is refused for Backend::cuda on every rank.
+    run_in_process(2, [](Communicator& c) {
+      ParallelOptions o;
+      o.backend = Backend::cuda;
+      EXPECT_THROW(ParallelAttention(c, parse_parallel("ring", 2), 64, o), ArgumentError);
+    });
+  } else {
+    EXPECT_THROW(schedule_memory(Backend::cuda), ArgumentError);
+    EXPECT_FALSE(nccl_available());
+  }
+}
+
 // ---- merge of empty rows ------------------------------------------------------------------
 
 TEST(BlockAttention, RowsThatSeeNothingStayEmptyThroughMerges) {
@@ -234,8 +303,9 @@ TEST(BlockAttention, RowsThatSeeNothingStayEmptyThroughMerges) {
   spec.mask = MaskKind::causal;
   const std::vector<dist::Run> qr = {dist::Run{0, 8, 0, 1}};
   for (int64_t start : {4, 20}) {
-    accumulate_forward(q.view, qr, k.view, v.view, {dist::Run{0, 8, start, 1}}, spec, out, lse,
-                       AttentionOptions{}, to, tl);
+    const std::vector<dist::Run> kr = {dist::Run{0, 8, start, 1}};
+    const AttentionOptions options;
+    accumulate_forward({q.view, qr, k.view, v.view, kr, spec, options}, out, lse, to, tl);
   }
   for (int h = 0; h < 2; ++h)
     for (int i = 0; i < 8; ++i) {

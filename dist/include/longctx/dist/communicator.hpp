@@ -1,7 +1,8 @@
 // The communicator every schedule is written against (DESIGN idea 4): paired non-blocking
 // send/recv with requests, all-to-all with uneven splits, all-gather, reduce-scatter,
 // all-reduce, broadcast, barrier and split into sub-groups. Backends: MPI (mpi_communicator.hpp,
-// real processes under mpirun) and in-process (in_process.hpp, one thread per rank, for tests).
+// real processes under mpirun), in-process (in_process.hpp, one thread per rank, for tests) and,
+// for CUDA device buffers, NCCL or MPI with host staging (device_communicator.hpp).
 //
 // Buffers are raw bytes (or float32 for reductions); a buffer passed to isend/irecv must stay
 // valid and untouched until the request has been waited on. Collectives are blocking and must
@@ -42,6 +43,16 @@ class Request {
 
 enum class ReduceOp : uint8_t { sum, max, min };
 
+// One point-to-point transfer of a grouped exchange (Communicator::exchange).
+struct Transfer {
+  enum class Kind : uint8_t { send, recv };
+  Kind kind = Kind::send;
+  void* data = nullptr;  // read (send) or written (recv)
+  int64_t bytes = 0;
+  int peer = 0;
+  int tag = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -53,6 +64,18 @@ class Communicator {
   // the receive's byte count must equal the send's.
   virtual Request isend(const void* data, int64_t bytes, int dest, int tag) = 0;
   virtual Request irecv(void* data, int64_t bytes, int source, int tag) = 0;
+  // Posts every transfer of `ops` as one group and returns one request for them all.
+  // Backends whose sends wait for the matching receive (NCCL) need the group, or a ring of ranks
+  // each sending right and receiving left deadlocks; the default posts isend / irecv in order
+  // (never blocking), which is what MPI and the in-process backend do.
+  virtual Request exchange(std::span<const Transfer> ops);
+  // True when payload buffers (isend, irecv, exchange, alltoallv, allgatherv,
+  // reduce_scatter_sum) are CUDA device memory; control buffers (allreduce, broadcast) are host
+  // memory on every backend.
+  virtual bool device_buffers() const { return false; }
+  // The communicator over the same ranks for host payloads (agreement, reports): this one,
+  // except that a device communicator returns the host communicator it wraps.
+  virtual Communicator& control() { return *this; }
 
   // All-to-all with uneven splits: rank i sends send_bytes[j] bytes from send + send_offsets[j]
   // to rank j and receives recv_bytes[j] bytes from j at recv + recv_offsets[j]. Spans of size().

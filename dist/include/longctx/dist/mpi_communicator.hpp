@@ -20,6 +20,10 @@ bool mpi_available();
 bool launched_under_mpirun();
 int launched_world_size();
 int launched_world_rank();
+// Rank among the processes on this node and their number (OMPI_COMM_WORLD_LOCAL_RANK / _SIZE,
+// MPI_LOCALRANKID / MPI_LOCALNRANKS, SLURM_LOCALID): 0 and launched_world_size() when unknown.
+int launched_local_rank();
+int launched_local_size();
 
 // Initialises MPI on construction (unless it already is) and finalises on destruction when it
 // did initialise. One per process; hold it for as long as communicators are used.

@@ -17,6 +17,8 @@
 //
 // Self-attention only (M = N, one layout for queries and keys); masks full / causal / window;
 // positions come from the layout (the spec must not set positions or document ids).
+// On GPUs (ParallelOptions::backend = cuda) the same schedules run the CUDA kernels per block;
+// the next KV block moves on the communicator's stream while the current one computes.
 #pragma once
 
 #include <cstdint>
@@ -62,6 +64,11 @@ struct RankStats {
 struct ParallelOptions {
   int threads = 1;  // kernel threads per rank
   int block_q = 0, block_k = 0;
+  // cpu: host tensors, any communicator. cuda: the CUDA kernels per block, LSE merge and
+  // gradient sums on the device — every tensor device memory (contiguous, bf16 / f16 with D = DV
+  // = 64 or 128, out and dout of q's dtype, lse float32) and a device communicator
+  // (device_communicator.hpp). Calls return with the results ready (the device synchronised).
+  Backend backend = Backend::cpu;
 };
 
 class ParallelAttention {
@@ -90,6 +97,7 @@ class ParallelAttention {
                 const TensorView& dv, RankStats* stats = nullptr);
 
  private:
+  void finish_stats(RankStats& stats, int64_t bytes_sent) const;
   struct Impl;
   Communicator& comm_;
   ParallelConfig config_;
