@@ -1,6 +1,6 @@
 # The CUDA backend (attn/cuda): option LONGCTX_CUDA, on by default when nvcc is found (PATH,
-# CUDACXX, or /usr/local/cuda/bin). Kernels are built for Hopper only, sm_90a (mma.sync today,
-# wgmma/TMA-ready), with one instantiation file per (dtype, head dim) so builds run in parallel.
+# CUDACXX, or /usr/local/cuda/bin). Kernels are built for Hopper only, sm_90a (TMA + wgmma kernels,
+# mma.sync fallbacks), with one instantiation file per (dtype, head dim) so builds run in parallel.
 include(CheckLanguage)
 if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND EXISTS /usr/local/cuda/bin/nvcc)
   set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc CACHE FILEPATH "CUDA compiler")

@@ -1,11 +1,11 @@
-// Inline-PTX wrappers of the Hopper warpgroup MMA (wgmma.mma_async, sm_90a) used by the forward
+// Inline-PTX wrappers of the Hopper warpgroup MMA (wgmma.mma_async, sm_90a) used by the attention
 // kernels: one instruction multiplies a 64×16 A by a 16×N B into a 64×N fp32 accumulator held by
 // the 128 threads of a warpgroup (N/2 floats each, the same per-warp layout as mma.sync's C
 // fragment). Two forms:
 //   ss: A and B both in shared memory (descriptors), K-major unless named _tt (A M-major and
 //       B N-major, the backward's dQ = dS·K) — scores S = Q·Kᵀ, Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ;
 //   rs: A in registers (the mma.sync A-fragment layout per warp), B in shared memory N-major
-//       (transposed) — O += P·V with V stored [keys][d].
+//       (transposed) — O += P·V, dV += Pᵀ·dO, dK += dSᵀ·Q with V, dO, Q stored [rows][d].
 // The operand lists are spelled out because inline asm needs one operand per register.
 #pragma once
 
