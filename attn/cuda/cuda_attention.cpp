@@ -281,21 +281,20 @@ KernelDType check_common(const ForwardProblem& p, const TensorView& out, const T
   return kd;
 }
 
-// TMA descriptors of q, k, v for the wgmma forward; false when the driver rejects a layout.
+// TMA descriptor of a [B, rows, heads, D] device tensor read in boxes of box_rows rows; false
+// when the driver rejects the layout (the caller then uses the mma.sync kernels).
+bool encode_view(TmaTensor& t, const TensorView& v, KernelDType kd, int box_rows) {
+  int64_t stride[3];
+  copy_strides3(v, stride);
+  return encode_tma_tensor(t, v.data, kd == KernelDType::bf16, v.dim(0), v.dim(1), v.dim(2),
+                           int(v.dim(3)), stride, box_rows);
+}
+
+// TMA descriptors of q, k, v for the wgmma forward.
 bool encode_forward_tensors(WgmmaForwardParams& wp, const ForwardProblem& p, KernelDType kd) {
-  const AttentionShape& s = p.shape;
-  const bool bf16 = kd == KernelDType::bf16;
-  const char* why = nullptr;
-  int64_t q_stride[3], k_stride[3], v_stride[3];
-  copy_strides3(p.q, q_stride);
-  copy_strides3(p.k, k_stride);
-  copy_strides3(p.v, v_stride);
-  return encode_tma_tensor(wp.q, p.q.data, bf16, s.batch, s.n, s.heads, int(s.dim), q_stride,
-                           kWgmmaForwardRows, &why) &&
-         encode_tma_tensor(wp.k, p.k.data, bf16, s.batch, s.m, s.kv_heads, int(s.dim), k_stride,
-                           kWgmmaForwardRows, &why) &&
-         encode_tma_tensor(wp.v, p.v.data, bf16, s.batch, s.m, s.kv_heads, int(s.dim), v_stride,
-                           kWgmmaForwardRows, &why);
+  return encode_view(wp.q, p.q, kd, kWgmmaForwardRows) &&
+         encode_view(wp.k, p.k, kd, kWgmmaForwardRows) &&
+         encode_view(wp.v, p.v, kd, kWgmmaForwardRows);
 }
 
 }  // namespace
@@ -356,23 +355,11 @@ void backward(const BackwardProblem& bp, const TensorView& dq, const TensorView&
 
   WgmmaBackwardParams wp;
   bool wgmma = use_wgmma_backward(int(s.dim));
-  if (wgmma) {
-    const bool bf16 = kd == KernelDType::bf16;
-    const char* why = nullptr;
-    int64_t q_stride[3], k_stride[3], v_stride[3], do_stride[3];
-    copy_strides3(p.q, q_stride);
-    copy_strides3(p.k, k_stride);
-    copy_strides3(p.v, v_stride);
-    copy_strides3(bp.dout, do_stride);
-    wgmma = encode_tma_tensor(wp.q, p.q.data, bf16, s.batch, s.n, s.heads, int(s.dim), q_stride,
-                              kWgmmaBackwardQueryRows, &why) &&
-            encode_tma_tensor(wp.dout, bp.dout.data, bf16, s.batch, s.n, s.heads, int(s.dim),
-                              do_stride, kWgmmaBackwardQueryRows, &why) &&
-            encode_tma_tensor(wp.k, p.k.data, bf16, s.batch, s.m, s.kv_heads, int(s.dim), k_stride,
-                              kWgmmaBackwardKeyRows, &why) &&
-            encode_tma_tensor(wp.v, p.v.data, bf16, s.batch, s.m, s.kv_heads, int(s.dim), v_stride,
-                              kWgmmaBackwardKeyRows, &why);
-  }
+  if (wgmma)
+    wgmma = encode_view(wp.q, p.q, kd, kWgmmaBackwardQueryRows) &&
+            encode_view(wp.dout, bp.dout, kd, kWgmmaBackwardQueryRows) &&
+            encode_view(wp.k, p.k, kd, kWgmmaBackwardKeyRows) &&
+            encode_view(wp.v, p.v, kd, kWgmmaBackwardKeyRows);
   BackwardParams& kp = wp.p;
   kp.q = p.q.data;
   kp.k = p.k.data;

@@ -45,10 +45,8 @@ struct WgmmaBackwardParams {
 
 // Fills `t` (boxes of box_rows rows, at most 256) for a [batch, rows, heads, head_dim] tensor of
 // 16-bit elements at `base` with element strides {batch, row, head} (unit stride along D). Returns
-// false with a reason when the driver rejects the layout (the caller then uses the mma.sync
-// kernels).
+// false when the driver cannot describe the layout (the caller then uses the mma.sync kernels).
 bool encode_tma_tensor(TmaTensor& t, const void* base, bool bf16, int64_t batch, int64_t rows,
-                       int64_t heads, int head_dim, const int64_t (&stride)[3], int box_rows,
-                       const char** why);
+                       int64_t heads, int head_dim, const int64_t (&stride)[3], int box_rows);
 
 }  // namespace longctx::cuda

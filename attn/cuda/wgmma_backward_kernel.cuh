@@ -161,6 +161,21 @@ __global__ void __launch_bounds__(WgmmaBackwardShape<D>::kThreads, 1)
   float st[kBQ / 2], dpt[kBQ / 2], dq[32];  // Sᵀ, dPᵀ [64 keys, 64 queries]; dQ [64, 64]
   uint32_t pf[kSteps][4], dsf[kSteps][4];   // Pᵀ, dSᵀ as A fragments
 
+  // acc = (this consumer's 64 rows of a key-side tile, K or V) · (a query-side tile, Q or dO)ᵀ,
+  // issued only: [64 keys, 64 queries], both operands K-major in shared memory.
+  const auto issue_key_by_query = [&](float(&acc)[kBQ / 2], uint32_t key_tile,
+                                      uint32_t query_tile) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const uint32_t panel = kk / 4, step_bytes = (kk % 4) * 32;
+      Mma::ss_n64(acc,
+                  dev::kmajor_descriptor(key_tile + panel * Shape::kKeyPanelBytes +
+                                         uint32_t(wg) * 64 * dev::kPanelRowBytes + step_bytes),
+                  dev::kmajor_descriptor(query_tile + panel * Shape::kQueryPanelBytes + step_bytes),
+                  kk > 0 ? 1u : 0u);
+    }
+  };
+
   if (steps > 0) dev::mbarrier_wait(sm.kv_full(), 0);
   for (int64_t step = 0; step < steps; ++step) {
     const int s = int(step % kStages);
@@ -184,29 +199,11 @@ __global__ void __launch_bounds__(WgmmaBackwardShape<D>::kThreads, 1)
     dev::fence_registers(st);
     dev::fence_registers(dpt);
     dev::wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const uint32_t panel = kk / 4, step_bytes = (kk % 4) * 32;
-      Mma::ss_n64(
-          st,
-          dev::kmajor_descriptor(sm.k + panel * Shape::kKeyPanelBytes +
-                                 uint32_t(wg) * 64 * dev::kPanelRowBytes + step_bytes),
-          dev::kmajor_descriptor(sm.q_tile(s) + panel * Shape::kQueryPanelBytes + step_bytes),
-          kk > 0 ? 1u : 0u);
-    }
+    issue_key_by_query(st, sm.k, sm.q_tile(s));
     dev::wgmma_commit();
     dev::mbarrier_wait(sm.do_full(s), phase);
     dev::wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const uint32_t panel = kk / 4, step_bytes = (kk % 4) * 32;
-      Mma::ss_n64(
-          dpt,
-          dev::kmajor_descriptor(sm.v + panel * Shape::kKeyPanelBytes +
-                                 uint32_t(wg) * 64 * dev::kPanelRowBytes + step_bytes),
-          dev::kmajor_descriptor(sm.do_tile(s) + panel * Shape::kQueryPanelBytes + step_bytes),
-          kk > 0 ? 1u : 0u);
-    }
+    issue_key_by_query(dpt, sm.v, sm.do_tile(s));
     dev::wgmma_commit();
     dev::wgmma_wait<1>();
     dev::fence_registers(st);

@@ -55,8 +55,8 @@ void fill_random(void* dst, size_t count, uint64_t seed) {
   }
   for (size_t done = 0; done < count; done += host.size()) {
     const size_t n = std::min(host.size(), count - done);
-    LONGCTX_CUDA_CHECK(cudaMemcpy(static_cast<uint16_t*>(dst) + done, host.data(), n * 2,
-                                  cudaMemcpyHostToDevice));
+    LONGCTX_CUDA_CHECK(
+        cudaMemcpy(static_cast<uint16_t*>(dst) + done, host.data(), n * 2, cudaMemcpyHostToDevice));
   }
 }
 
